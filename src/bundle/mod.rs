@@ -1,0 +1,287 @@
+//! Evidence bundles: write one atomically, sign it, verify it, replay it.
+//!
+//! A bundle is a directory: the spec as run, the inputs (copied, or only their hashes),
+//! the computed evidence, a Frictionless `datapackage.json` describing the inputs, a
+//! `manifest.json` of every file's hash, the signer's public key, and a DSSE envelope
+//! over an in-toto Statement (SLSA provenance) whose subjects are all of those files. It
+//! is assembled in a temporary directory beside the destination and renamed into place,
+//! so a failed run leaves nothing behind and a finished bundle is never half-written.
+
+pub mod dsse;
+pub mod keys;
+pub mod manifest;
+pub mod replay;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use serde::Serialize;
+
+use crate::data::LoadedInput;
+use crate::digest::Sha256Digest;
+use crate::evidence;
+use crate::pipeline::Audit;
+use crate::spec::InputFormat;
+
+/// Name of the spec's copy in a bundle.
+pub const SPEC_FILE: &str = "spec.toml";
+/// Name of the data package descriptor.
+pub const DATAPACKAGE_FILE: &str = "datapackage.json";
+
+/// Problems writing a bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} already exists\n    help: choose another --out, or pass --force to replace it")]
+    Exists { path: PathBuf },
+    #[error("{path} changed while it was being audited (sha256 {before} when read, {after} when copied)")]
+    InputChanged {
+        path: PathBuf,
+        before: Sha256Digest,
+        after: Sha256Digest,
+    },
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> BundleError + '_ {
+    move |source| BundleError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// How to write a bundle.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// The bundle directory to create.
+    pub out: PathBuf,
+    /// Copy the inputs into `inputs/` (otherwise only their hashes are kept).
+    pub embed_inputs: bool,
+    /// Replace an existing bundle at `out`.
+    pub force: bool,
+}
+
+/// Run details that belong only in the attestation (never in results or tables).
+#[derive(Debug, Clone)]
+pub struct RunDetails {
+    pub started_on: String,
+    pub finished_on: String,
+    pub invocation_id: String,
+    pub polars_max_threads: usize,
+}
+
+#[derive(Serialize)]
+struct DataPackage {
+    profile: &'static str,
+    name: String,
+    title: String,
+    resources: Vec<Resource>,
+}
+
+#[derive(Serialize)]
+struct Resource {
+    name: String,
+    path: String,
+    profile: &'static str,
+    format: &'static str,
+    mediatype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding: Option<&'static str>,
+    bytes: u64,
+    hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<TableSchema>,
+}
+
+#[derive(Serialize)]
+struct TableSchema {
+    fields: Vec<Field>,
+}
+
+#[derive(Serialize)]
+struct Field {
+    name: String,
+    #[serde(rename = "type")]
+    type_: &'static str,
+}
+
+/// `datapackage.json`: the inputs as a Frictionless Data Package, so `frictionless
+/// validate` can recheck bytes, hashes and headers without this tool. Every field is
+/// declared `string`: type checks are this tool's job and are reported with rows.
+pub fn datapackage_json(contract_id: &str, inputs: &[&LoadedInput]) -> Vec<u8> {
+    let dp = DataPackage {
+        profile: "data-package",
+        name: format!("{contract_id}-inputs"),
+        title: format!("Inputs of audit {contract_id}"),
+        resources: inputs
+            .iter()
+            .map(|i| {
+                let csv = i.format == InputFormat::Csv;
+                Resource {
+                    name: i.name.clone(),
+                    path: evidence::input_bundle_path(&i.name, i.format),
+                    profile: if csv { "tabular-data-resource" } else { "data-resource" },
+                    format: i.format.extension(),
+                    mediatype: if csv { "text/csv" } else { "application/vnd.apache.parquet" },
+                    encoding: csv.then_some("utf-8"),
+                    bytes: i.bytes,
+                    hash: format!("sha256:{}", i.sha256.to_hex()),
+                    schema: csv.then(|| TableSchema {
+                        fields: i
+                            .header
+                            .iter()
+                            .map(|h| Field {
+                                name: h.clone(),
+                                type_: "string",
+                            })
+                            .collect(),
+                    }),
+                }
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_vec_pretty(&dp).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Every file of a bundle that is computed from the spec and the inputs (everything
+/// except copied inputs, the manifest, the key and the attestation). Replay recomputes
+/// exactly these and compares them byte for byte.
+pub fn computed_files(audit: &Audit) -> BTreeMap<String, Vec<u8>> {
+    let mut files = evidence::evidence_files(audit);
+    files.insert(SPEC_FILE.to_string(), audit.spec.bytes.clone());
+    files.insert(
+        DATAPACKAGE_FILE.to_string(),
+        datapackage_json(&audit.spec.contract.id, &[&audit.people, &audit.convictions]),
+    );
+    files
+}
+
+/// Copies a file, hashing what is copied; fails if the bytes differ from `expected`.
+fn copy_checked(from: &Path, to: &Path, expected: Sha256Digest) -> Result<(), BundleError> {
+    use sha2::{Digest, Sha256};
+    let mut src = fs::File::open(from).map_err(io_err(from))?;
+    let mut dst = fs::File::create(to).map_err(io_err(to))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src.read(&mut buf).map_err(io_err(from))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n]).map_err(io_err(to))?;
+    }
+    dst.sync_all().map_err(io_err(to))?;
+    let after = Sha256Digest(hasher.finalize().into());
+    if after != expected {
+        return Err(BundleError::InputChanged {
+            path: from.to_path_buf(),
+            before: expected,
+            after,
+        });
+    }
+    Ok(())
+}
+
+fn write_file(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), BundleError> {
+    let path = root.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let mut f = fs::File::create(&path).map_err(io_err(&path))?;
+    f.write_all(bytes).map_err(io_err(&path))?;
+    f.sync_all().map_err(io_err(&path))?;
+    Ok(())
+}
+
+/// Writes, signs and atomically installs a bundle. Returns the bundle's path.
+pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOptions) -> Result<PathBuf, BundleError> {
+    let out = &opts.out;
+    if out.exists() && !opts.force {
+        return Err(BundleError::Exists { path: out.clone() });
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".outcome-audit-partial-")
+        .tempdir_in(&parent)
+        .map_err(io_err(&parent))?;
+    let root = tmp.path();
+
+    for (rel, bytes) in computed_files(audit) {
+        write_file(root, &rel, &bytes)?;
+    }
+    if opts.embed_inputs {
+        fs::create_dir_all(root.join("inputs")).map_err(io_err(root))?;
+        for input in [&audit.people, &audit.convictions] {
+            let rel = evidence::input_bundle_path(&input.name, input.format);
+            copy_checked(&input.path, &root.join(&rel), input.sha256)?;
+        }
+    }
+
+    let spec = &audit.spec;
+    let predicate = dsse::provenance_predicate(&dsse::ProvenanceInputs {
+        contract_id: spec.contract.id.clone(),
+        spec_path_in_bundle: SPEC_FILE.to_string(),
+        spec_sha256: spec.sha256,
+        inputs: [&audit.people, &audit.convictions]
+            .iter()
+            .map(|i| {
+                (
+                    i.name.clone(),
+                    evidence::input_bundle_path(&i.name, i.format),
+                    i.sha256,
+                )
+            })
+            .collect(),
+        embedded_inputs: opts.embed_inputs,
+        tool_name: env!("CARGO_PKG_NAME").to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        polars_version: POLARS_VERSION.to_string(),
+        polars_max_threads: run.polars_max_threads,
+        outcome_blind_matching: None,
+        started_on: run.started_on.clone(),
+        finished_on: run.finished_on.clone(),
+        invocation_id: run.invocation_id.clone(),
+    });
+    verify::sign_bundle_dir(root, key, predicate).map_err(|e| BundleError::Sign(e.to_string()))?;
+
+    // Install: rename into place (replacing an old bundle only with --force).
+    let staged = tmp.keep();
+    if out.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(".outcome-audit-replaced-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent))?;
+        let old_path = old.path().join("bundle");
+        fs::rename(out, &old_path).map_err(io_err(out))?;
+        if let Err(e) = fs::rename(&staged, out) {
+            let _ = fs::rename(&old_path, out);
+            let _ = fs::remove_dir_all(&staged);
+            return Err(io_err(out)(e));
+        }
+        drop(old);
+    } else if let Err(e) = fs::rename(&staged, out) {
+        let _ = fs::remove_dir_all(&staged);
+        return Err(io_err(out)(e));
+    }
+    Ok(out.clone())
+}
+
+/// The polars version this build is pinned to (recorded in provenance).
+pub const POLARS_VERSION: &str = "0.55.2";

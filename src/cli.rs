@@ -1,0 +1,568 @@
+//! The command line: arguments are parsed by clap, turned into calls of the library, and
+//! every outcome — a verdict, a finding, an error — is mapped to one documented exit code.
+//! Printing happens here and nowhere else.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::bundle::{self, keys, replay, verify};
+use crate::decision::POOLED;
+use crate::exact::minor_to_decimal;
+use crate::measures::measure_name;
+use crate::pipeline::{self, Audit};
+use crate::spec::{AuditSpec, Comparator, Measure, ThresholdKind};
+
+/// Exit code: success (an audit ran, whatever its verdict; a bundle verified; a replay matched).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: verification or replay failed — the evidence does not check out.
+pub const EXIT_VERIFY_FAILED: u8 = 1;
+/// Exit code: bad input or usage — a spec, data file, key or argument is wrong.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: a claimed figure disagrees with the recomputation (reserved for claims).
+pub const EXIT_CLAIM_DISPUTED: u8 = 3;
+/// Exit code: the tool could not write its output (disk full, permission denied).
+pub const EXIT_OUTPUT_FAILED: u8 = 4;
+
+/// Independent auditor for outcome-based contracts.
+#[derive(Debug, Parser)]
+#[command(name = "outcome-audit", version, about, long_about = None)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit one or more contracts and write a signed evidence bundle for each.
+    Run {
+        /// Audit spec files (TOML).
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Bundle directory (one spec), or a directory holding one bundle per contract id
+        /// (several specs). Default: evidence/<contract id>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Private signing key (PKCS#8 PEM). Default: $OUTCOME_AUDIT_KEY, else a per-user
+        /// key created on first use.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Keep only the inputs' hashes in the bundle, not copies of them.
+        #[arg(long)]
+        no_embed_inputs: bool,
+        /// Replace an existing bundle.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a bundle's signature and every hash, without recomputing.
+    Verify {
+        /// Bundle directory.
+        bundle: PathBuf,
+        /// Trust only this public key (SPKI PEM).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Recompute a bundle from its spec and inputs and compare every output byte for byte.
+    Replay {
+        /// Bundle directory.
+        bundle: PathBuf,
+        /// Directory holding the inputs of a bundle made with --no-embed-inputs.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Trust only this public key (SPKI PEM).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Validate specs (and that their inputs exist with the named columns) without running.
+    Check {
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+    },
+    /// Make an ed25519 signing key (private key file owner-only).
+    Keygen {
+        /// Where to write the private key. Default: the per-user default key.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing key file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Generate synthetic data with a planted, exactly known result.
+    Synth(SynthArgs),
+    /// Print the JSON Schema of the audit spec format.
+    Schema,
+}
+
+/// Arguments of `synth`.
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// `doncaster` (baseline 2009 and cohorts 1-2) or `national` (one large cohort).
+    #[arg(long, default_value = "doncaster")]
+    pub preset: String,
+    /// Seed of the generator; the same seed gives the same bytes.
+    #[arg(long, default_value_t = 2011)]
+    pub seed: u64,
+    /// People in the cohort (national preset).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub people: usize,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write Parquet copies of the CSV files.
+    #[arg(long)]
+    pub parquet: bool,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs the command line and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK });
+        }
+    };
+    init_logging(cli.verbose);
+    ExitCode::from(run(cli))
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Dispatches a parsed command line.
+pub fn run(cli: Cli) -> u8 {
+    let json = cli.json;
+    match cli.command {
+        Command::Run {
+            specs,
+            out,
+            key,
+            no_embed_inputs,
+            force,
+        } => cmd_run(&specs, out.as_deref(), key.as_deref(), !no_embed_inputs, force, json),
+        Command::Verify { bundle, key } => cmd_verify(&bundle, key.as_deref(), json),
+        Command::Replay { bundle, data, key } => {
+            cmd_replay(&bundle, data.as_deref(), key.as_deref(), json)
+        }
+        Command::Check { specs } => cmd_check(&specs, json),
+        Command::Keygen { out, force } => cmd_keygen(out.as_deref(), force, json),
+        Command::Synth(args) => cmd_synth(&args, json),
+        Command::Schema => {
+            print!("{}", crate::spec::json_schema());
+            EXIT_OK
+        }
+    }
+}
+
+fn error(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    code
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    chrono::DateTime::from_timestamp(now.as_secs() as i64, now.subsec_nanos())
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn invocation_id() -> String {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Threads polars uses: `POLARS_MAX_THREADS` when set, else the machine's cores.
+pub fn polars_threads() -> usize {
+    std::env::var("POLARS_MAX_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+fn signing_key(path: Option<&Path>) -> Result<ed25519_dalek::SigningKey, String> {
+    let from_env = std::env::var_os("OUTCOME_AUDIT_KEY").map(PathBuf::from);
+    match path.map(Path::to_path_buf).or(from_env) {
+        Some(p) => keys::load_private_key(&p).map_err(|e| e.to_string()),
+        None => {
+            let (key, path, created) = keys::load_or_create_default().map_err(|e| e.to_string())?;
+            if created {
+                eprintln!(
+                    "created signing key {} (fingerprint {})",
+                    path.display(),
+                    keys::keyid(&key.verifying_key())
+                );
+            }
+            Ok(key)
+        }
+    }
+}
+
+fn cmd_run(specs: &[PathBuf], out: Option<&Path>, key: Option<&Path>, embed: bool, force: bool, json: bool) -> u8 {
+    // Check every spec before doing any work.
+    let mut loaded = Vec::new();
+    for path in specs {
+        match AuditSpec::load(path) {
+            Ok(s) => loaded.push(s),
+            Err(e) => return error(EXIT_BAD_INPUT, e),
+        }
+    }
+    let key = match signing_key(key) {
+        Ok(k) => k,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    let several = loaded.len() > 1;
+    let mut reports = Vec::new();
+    for spec in loaded {
+        let id = spec.contract.id.clone();
+        let dest = match (out, several) {
+            (Some(dir), false) => dir.to_path_buf(),
+            (Some(dir), true) => dir.join(&id),
+            (None, _) => Path::new("evidence").join(&id),
+        };
+        let started_on = now_rfc3339();
+        let audit = match pipeline::load_inputs(&spec, &spec.people, &spec.convictions)
+            .map_err(pipeline::AuditError::from)
+            .and_then(|(p, c)| pipeline::audit(spec, p, c))
+        {
+            Ok(a) => a,
+            Err(e) => return error(EXIT_BAD_INPUT, e),
+        };
+        let run = bundle::RunDetails {
+            started_on,
+            finished_on: now_rfc3339(),
+            invocation_id: invocation_id(),
+            polars_max_threads: polars_threads(),
+        };
+        let opts = bundle::WriteOptions {
+            out: dest.clone(),
+            embed_inputs: embed,
+            force,
+        };
+        let written = match bundle::write(&audit, &key, &run, &opts) {
+            Ok(p) => p,
+            Err(e @ bundle::BundleError::Exists { .. }) => return error(EXIT_BAD_INPUT, e),
+            Err(e @ bundle::BundleError::InputChanged { .. }) => return error(EXIT_BAD_INPUT, e),
+            Err(e) => return error(EXIT_OUTPUT_FAILED, e),
+        };
+        if json {
+            reports.push(verdict_json(&audit, &written));
+        } else {
+            print!("{}", verdict_text(&audit, &written));
+        }
+    }
+    if json {
+        print_json(&serde_json::Value::Array(reports));
+    }
+    EXIT_OK
+}
+
+fn percent_or_value(measure: Measure, r: crate::exact::Ratio) -> String {
+    match measure {
+        Measure::Binary => format!("{}%", r.mul(crate::exact::Ratio::from_int(100)).to_fixed(1)),
+        _ => r.to_fixed(3),
+    }
+}
+
+fn amount_in_points(measure: Measure, kind: ThresholdKind, r: crate::exact::Ratio) -> String {
+    match (kind, measure) {
+        (ThresholdKind::Relative, _) => format!("{}%", r.mul(crate::exact::Ratio::from_int(100)).to_fixed(1)),
+        (ThresholdKind::Points, Measure::Binary) => {
+            format!("{} points", r.mul(crate::exact::Ratio::from_int(100)).to_fixed(1))
+        }
+        (ThresholdKind::Points, _) => r.to_fixed(3),
+    }
+}
+
+/// The short verdict printed after a run.
+pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
+    let spec = &audit.spec;
+    let o = &spec.outcome;
+    let mut s = format!("{}: {}\n", spec.contract.id, spec.contract.title);
+    let unit = match o.unit {
+        crate::spec::CountingUnit::Offence => "offences",
+        crate::spec::CountingUnit::ConvictionEvent => "conviction events",
+    };
+    s += &format!(
+        "  measure     {} ({}; {} months + {} months court lag)\n",
+        measure_name(o.measure),
+        unit,
+        o.window_months,
+        o.lag_months
+    );
+    let comparator = match &spec.comparator {
+        Comparator::FixedBaseline { source, .. } => format!("fixed baseline: {source}"),
+        Comparator::Historical { period } => format!("historical baseline {}", period.name),
+    };
+    s += &format!(
+        "  comparator  {} ({comparator})\n",
+        percent_or_value(o.measure, audit.comparator)
+    );
+    for e in &audit.evaluations {
+        let t = if e.scope == POOLED {
+            &audit.pooled
+        } else {
+            audit
+                .cohort
+                .groups
+                .iter()
+                .position(|g| g.period.name == e.scope)
+                .map(|g| &audit.totals[g])
+                .unwrap_or(&audit.pooled)
+        };
+        s += &format!(
+            "  {:<11} {} ({} reoffenders of {} people)\n",
+            e.scope,
+            percent_or_value(o.measure, e.treated),
+            t.reoffenders,
+            t.people
+        );
+        let better = if e.improvement.is_negative() { "worse" } else { "better" };
+        s += &format!(
+            "  difference  {} {} than the comparator{}\n",
+            amount_in_points(o.measure, ThresholdKind::Points, e.improvement.abs_value()),
+            better,
+            e.relative_improvement
+                .map(|r| format!(" ({} relative)", amount_in_points(o.measure, ThresholdKind::Relative, r)))
+                .unwrap_or_default()
+        );
+        s += &format!(
+            "  threshold   at least {} ({}, {})\n",
+            amount_in_points(o.measure, e.threshold_kind, e.minimum),
+            match e.threshold_kind {
+                ThresholdKind::Points => "points",
+                ThresholdKind::Relative => "relative",
+            },
+            if e.scope == POOLED { "pooled" } else { "per period" }
+        );
+        s += &format!("  decision    {} [{}]\n", if e.met { "target met" } else { "target missed" }, e.code());
+    }
+    for p in &audit.payments {
+        s += &format!("  payment     {}: {}\n", p.scope, p.explanation);
+    }
+    s += &format!(
+        "  total       {} {} ({})\n",
+        spec.payment.currency,
+        minor_to_decimal(audit.total_minor),
+        crate::evidence::direction(audit.total_minor)
+    );
+    s += &format!("  bundle      {}\n", bundle.display());
+    s
+}
+
+fn verdict_json(audit: &Audit, bundle: &Path) -> serde_json::Value {
+    json!({
+        "contract": audit.spec.contract.id,
+        "verdict": crate::evidence::verdict_code(audit),
+        "summary": crate::evidence::verdict_summary(audit),
+        "evaluations": audit.evaluations.iter().map(|e| json!({
+            "scope": e.scope,
+            "code": e.code(),
+            "treated": e.treated.to_fixed(crate::evidence::RATE_PLACES),
+            "comparator": e.comparator.to_fixed(crate::evidence::RATE_PLACES),
+            "improvement": e.improvement.to_fixed(crate::evidence::RATE_PLACES),
+        })).collect::<Vec<_>>(),
+        "currency": audit.spec.payment.currency,
+        "total_minor": i64::try_from(audit.total_minor).unwrap_or(0),
+        "bundle": bundle.display().to_string(),
+    })
+}
+
+fn load_pinned(key: Option<&Path>) -> Result<Option<ed25519_dalek::VerifyingKey>, String> {
+    key.map(|p| keys::load_public_key(p).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+fn cmd_verify(bundle: &Path, key: Option<&Path>, json: bool) -> u8 {
+    let pinned = match load_pinned(key) {
+        Ok(k) => k,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    match verify::verify_bundle(bundle, pinned.as_ref()) {
+        Ok(v) => {
+            let files = v.manifest().files.len();
+            if json {
+                print_json(&json!({
+                    "verified": true,
+                    "bundle": bundle.display().to_string(),
+                    "files": files,
+                    "signer_keyid": v.keyid(),
+                    "signer_pinned": v.pinned(),
+                }));
+            } else {
+                println!("verified: {} ({} files and the attestation)", bundle.display(), files);
+                if v.pinned() {
+                    println!("signer: {} (pinned with --key)", v.keyid());
+                } else {
+                    println!(
+                        "signer: {} (unpinned: the bundle names its own key; pass --key to trust only a key you hold)",
+                        v.keyid()
+                    );
+                }
+            }
+            EXIT_OK
+        }
+        Err(failure) => {
+            if json {
+                print_json(&json!({
+                    "verified": false,
+                    "bundle": bundle.display().to_string(),
+                    "findings": failure.findings.iter().map(|f| json!({
+                        "code": f.kind.as_str(),
+                        "path": f.path,
+                        "message": f.message,
+                    })).collect::<Vec<_>>(),
+                }));
+            }
+            eprintln!("verification failed: {}\n{}", bundle.display(), failure);
+            EXIT_VERIFY_FAILED
+        }
+    }
+}
+
+fn cmd_replay(bundle: &Path, data: Option<&Path>, key: Option<&Path>, json: bool) -> u8 {
+    let pinned = match load_pinned(key) {
+        Ok(k) => k,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    match replay::replay(bundle, data, pinned.as_ref()) {
+        Ok(report) => {
+            if json {
+                print_json(&json!({
+                    "identical": report.identical(),
+                    "compared": report.compared,
+                    "differences": report.differences.iter().map(|d| json!({
+                        "file": d.file, "location": d.location,
+                        "in_bundle": d.in_bundle, "recomputed": d.recomputed,
+                    })).collect::<Vec<_>>(),
+                }));
+            } else if report.identical() {
+                println!(
+                    "identical: {} files recomputed byte for byte ({})",
+                    report.compared.len(),
+                    report.compared.join(", ")
+                );
+            } else {
+                for d in &report.differences {
+                    println!(
+                        "differs: {} at {}: bundle has {}, recomputed {}",
+                        d.file, d.location, d.in_bundle, d.recomputed
+                    );
+                }
+            }
+            if report.identical() {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            }
+        }
+        Err(e @ replay::ReplayError::Verify(_)) => error(EXIT_VERIFY_FAILED, e),
+        Err(e @ replay::ReplayError::DataNotFound { .. }) => error(EXIT_VERIFY_FAILED, e),
+        Err(e) => error(EXIT_BAD_INPUT, e),
+    }
+}
+
+fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
+    let mut code = EXIT_OK;
+    let mut reports = Vec::new();
+    for path in specs {
+        let result = AuditSpec::load(path).map_err(|e| e.to_string()).and_then(|spec| {
+            crate::data::check_columns(&spec.people, &crate::cohort::people_columns(&spec))
+                .and_then(|_| {
+                    crate::data::check_columns(
+                        &spec.convictions,
+                        &crate::outcomes::conviction_columns(&spec),
+                    )
+                })
+                .map_err(|e| e.to_string())
+                .map(|_| spec)
+        });
+        match result {
+            Ok(spec) => {
+                if json {
+                    reports.push(json!({"spec": path.display().to_string(), "ok": true, "contract": spec.contract.id}));
+                } else {
+                    println!(
+                        "ok: {} (contract {}; inputs {} and {} found with the columns the spec names)",
+                        path.display(),
+                        spec.contract.id,
+                        spec.people.path.display(),
+                        spec.convictions.path.display()
+                    );
+                }
+            }
+            Err(e) => {
+                if json {
+                    reports.push(json!({"spec": path.display().to_string(), "ok": false, "error": e}));
+                }
+                eprintln!("error: {e}");
+                code = EXIT_BAD_INPUT;
+            }
+        }
+    }
+    if json {
+        print_json(&serde_json::Value::Array(reports));
+    }
+    code
+}
+
+fn cmd_keygen(out: Option<&Path>, force: bool, json: bool) -> u8 {
+    let path = match out {
+        Some(p) => p.to_path_buf(),
+        None => match keys::default_key_path() {
+            Ok(p) => p,
+            Err(e) => return error(EXIT_BAD_INPUT, e),
+        },
+    };
+    let key = keys::generate();
+    if let Err(e) = keys::write_private_key(&path, &key, force) {
+        return error(EXIT_BAD_INPUT, e);
+    }
+    let keyid = keys::keyid(&key.verifying_key());
+    let pub_path = path.with_extension("pub.pem");
+    if let Err(e) = std::fs::write(&pub_path, keys::public_key_pem(&key.verifying_key())) {
+        return error(EXIT_OUTPUT_FAILED, format!("{}: {e}", pub_path.display()));
+    }
+    if json {
+        print_json(&json!({"private_key": path.display().to_string(), "public_key": pub_path.display().to_string(), "keyid": keyid}));
+    } else {
+        println!("private key: {} (owner-only)", path.display());
+        println!("public key:  {}", pub_path.display());
+        println!("fingerprint: {keyid}");
+    }
+    EXIT_OK
+}
+
+fn cmd_synth(args: &SynthArgs, json: bool) -> u8 {
+    crate::synth_cli::run(args, json)
+}

@@ -1,0 +1,496 @@
+//! Inputs: hash every byte, read the columns the spec needs with polars, and turn bad
+//! data into errors that name the file, the row and the column.
+//!
+//! Each input is hashed by a streaming SHA-256 on its own thread while polars parses the
+//! same file, so reading the data once is the cost of both. CSV text is also checked to
+//! be UTF-8 on that pass, so a stray Latin-1 byte is reported with its row rather than
+//! as a parser failure. Columns are read as text and converted by our own code, which
+//! knows the row of every value it rejects. This is the only module besides the bundle
+//! writer that touches the file system, and the only one that knows polars.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::dates::{self, Day};
+use crate::digest::Sha256Digest;
+use crate::spec::{InputFormat, InputSpec};
+
+/// Problems with input data. Each names the file and, where there is one, the row
+/// (1-based, header not counted) and the column as written in the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: sha256 is {actual} but the spec pins {expected} for input `{input}`; the file has changed since the spec was written, or the pin is wrong")]
+    DigestMismatch {
+        path: PathBuf,
+        input: String,
+        expected: Sha256Digest,
+        actual: Sha256Digest,
+    },
+    #[error("{path}: no column {column:?}{mapped}; columns in the file are: {available}\n    help: map the canonical name to the file's column in [inputs.{input}.columns]")]
+    MissingColumn {
+        path: PathBuf,
+        input: String,
+        column: String,
+        mapped: String,
+        available: String,
+    },
+    #[error("{path}: row {row}: bytes are not UTF-8 (at byte {offset} of the file)\n    help: re-export the extract as UTF-8")]
+    NotUtf8 {
+        path: PathBuf,
+        row: usize,
+        offset: u64,
+    },
+    #[error("{path}: cannot parse as {format}: {message}")]
+    Parse {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
+    #[error("{path}: row {row}, column {column:?}: {problem}\n    help: {help}")]
+    BadValue {
+        path: PathBuf,
+        row: usize,
+        column: String,
+        problem: String,
+        help: String,
+    },
+    #[error("{path}: the file has a header but no data rows")]
+    Empty { path: PathBuf },
+}
+
+/// An input table after hashing and parsing.
+pub struct LoadedInput {
+    /// The input's name in the spec.
+    pub name: String,
+    /// Where it was read from.
+    pub path: PathBuf,
+    pub format: InputFormat,
+    /// SHA-256 of the file's bytes.
+    pub sha256: Sha256Digest,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Every column name in the file, in file order.
+    pub header: Vec<String>,
+    /// The requested columns, as text.
+    pub frame: DataFrame,
+}
+
+impl LoadedInput {
+    /// Number of data rows.
+    pub fn rows(&self) -> usize {
+        self.frame.height()
+    }
+
+    /// A column's values as text (`None` = empty / null), by file column name.
+    pub fn text(&self, column: &str) -> Result<Vec<Option<&str>>, DataError> {
+        let col = self
+            .frame
+            .column(column)
+            .map_err(|e| self.parse_error(e))?;
+        let ca = col.str().map_err(|e| self.parse_error(e))?;
+        Ok(ca.iter().collect())
+    }
+
+    /// A column of dates. Missing values are `None`; a value that is not a date in the
+    /// input's `date_format` is an error naming its row.
+    pub fn dates(&self, column: &str, format: &str) -> Result<Vec<Option<Day>>, DataError> {
+        let values = self.text(column)?;
+        let mut out = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                None => out.push(None),
+                Some(s) if s.trim().is_empty() => out.push(None),
+                Some(s) => match dates::parse_with_format(s.trim(), format) {
+                    Some(d) => out.push(Some(d)),
+                    None => {
+                        return Err(self.bad_value(
+                            i,
+                            column,
+                            format!("{s:?} is not a date in the format {format}"),
+                            format!("dates must be real calendar dates between {} and {}; set [inputs.{}] date_format if the extract uses another layout", dates::MIN_YEAR, dates::MAX_YEAR, self.name),
+                        ))
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+
+    /// An error about one value, `row_index` counted from 0.
+    pub fn bad_value(
+        &self,
+        row_index: usize,
+        column: &str,
+        problem: String,
+        help: String,
+    ) -> DataError {
+        DataError::BadValue {
+            path: self.path.clone(),
+            row: row_index + 1,
+            column: column.to_string(),
+            problem,
+            help,
+        }
+    }
+
+    fn parse_error(&self, e: PolarsError) -> DataError {
+        DataError::Parse {
+            path: self.path.clone(),
+            format: format_name(self.format),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn format_name(f: InputFormat) -> &'static str {
+    match f {
+        InputFormat::Csv => "CSV",
+        InputFormat::Parquet => "Parquet",
+    }
+}
+
+/// Result of the hashing pass.
+struct HashPass {
+    digest: Sha256Digest,
+    bytes: u64,
+    /// Offset of the first byte that is not UTF-8, for CSV.
+    bad_utf8_at: Option<u64>,
+}
+
+/// Streams a file through SHA-256, optionally checking UTF-8 on the way.
+fn hash_pass(path: &Path, check_utf8: bool) -> std::io::Result<HashPass> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut total = 0u64;
+    let mut bad_utf8_at = None;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buf[..n];
+        hasher.update(chunk);
+        if check_utf8 && bad_utf8_at.is_none() {
+            // Validate carry + chunk; keep an incomplete trailing sequence for next time.
+            let start = total - carry.len() as u64;
+            carry.extend_from_slice(chunk);
+            match std::str::from_utf8(&carry) {
+                Ok(_) => carry.clear(),
+                Err(e) => match e.error_len() {
+                    Some(_) => bad_utf8_at = Some(start + e.valid_up_to() as u64),
+                    None => {
+                        let keep = carry.split_off(e.valid_up_to());
+                        carry = keep;
+                    }
+                },
+            }
+        }
+        total += n as u64;
+    }
+    if check_utf8 && bad_utf8_at.is_none() && !carry.is_empty() {
+        bad_utf8_at = Some(total - carry.len() as u64);
+    }
+    Ok(HashPass {
+        digest: Sha256Digest(hasher.finalize().into()),
+        bytes: total,
+        bad_utf8_at,
+    })
+}
+
+/// 1-based data row (header = row 0) containing byte `offset` of a CSV file.
+fn row_of_offset(path: &Path, offset: u64) -> std::io::Result<usize> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut seen = 0u64;
+    let mut newlines = 0usize;
+    let mut buf = Vec::new();
+    while seen < offset {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        seen += n as u64;
+        if seen <= offset {
+            newlines += 1;
+        }
+    }
+    Ok(newlines)
+}
+
+/// Column names of a CSV file's header row.
+fn csv_header(path: &Path) -> Result<Vec<String>, DataError> {
+    let file = File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut line = Vec::new();
+    BufReader::new(file)
+        .read_until(b'\n', &mut line)
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut text = String::from_utf8_lossy(&line).into_owned();
+    if let Some(stripped) = text.strip_prefix('\u{feff}') {
+        text = stripped.to_string();
+    }
+    let text = text.trim_end_matches(['\n', '\r']);
+    Ok(split_csv_line(text))
+}
+
+/// Splits one CSV line on commas, honouring double quotes.
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+/// Hashes and reads one input, keeping only `columns` (file names), all as text.
+/// `canonical` gives, for each requested column, the canonical name it was mapped from
+/// (for messages).
+pub fn load(input: &InputSpec, columns: &[(String, String)]) -> Result<LoadedInput, DataError> {
+    let path = input.path.clone();
+    let io = |source| DataError::Io {
+        path: path.clone(),
+        source,
+    };
+    let meta = std::fs::metadata(&path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(DataError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("not a regular file"),
+        });
+    }
+    let header = match input.format {
+        InputFormat::Csv => csv_header(&path)?,
+        InputFormat::Parquet => {
+            let file = File::open(&path).map_err(io)?;
+            let mut reader = ParquetReader::new(file);
+            let schema = reader.schema().map_err(|e| DataError::Parse {
+                path: path.clone(),
+                format: "Parquet",
+                message: e.to_string(),
+            })?;
+            schema.iter_names().map(|n| n.to_string()).collect()
+        }
+    };
+    for (file_col, canonical) in columns {
+        if !header.iter().any(|h| h == file_col) {
+            let mapped = if file_col != canonical {
+                format!(" (mapped from canonical {canonical:?})")
+            } else {
+                String::new()
+            };
+            return Err(DataError::MissingColumn {
+                path: path.clone(),
+                input: input.name.clone(),
+                column: file_col.clone(),
+                mapped,
+                available: header.join(", "),
+            });
+        }
+    }
+
+    let check_utf8 = input.format == InputFormat::Csv;
+    let hash_path = path.clone();
+    let hasher = std::thread::spawn(move || hash_pass(&hash_path, check_utf8));
+    let mut wanted: Vec<&str> = Vec::new();
+    for (c, _) in columns {
+        if !wanted.contains(&c.as_str()) {
+            wanted.push(c);
+        }
+    }
+    let parsed = read_frame(input.format, &path, &wanted);
+    let pass = hasher
+        .join()
+        .map_err(|_| DataError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("hashing thread failed"),
+        })?
+        .map_err(io)?;
+    if let Some(offset) = pass.bad_utf8_at {
+        let row = row_of_offset(&path, offset).map_err(io)?;
+        return Err(DataError::NotUtf8 {
+            path: path.clone(),
+            row,
+            offset,
+        });
+    }
+    if let Some(expected) = input.sha256 {
+        if expected != pass.digest {
+            return Err(DataError::DigestMismatch {
+                path: path.clone(),
+                input: input.name.clone(),
+                expected,
+                actual: pass.digest,
+            });
+        }
+    }
+    let frame = parsed.map_err(|e| DataError::Parse {
+        path: path.clone(),
+        format: format_name(input.format),
+        message: e.to_string(),
+    })?;
+    Ok(LoadedInput {
+        name: input.name.clone(),
+        path,
+        format: input.format,
+        sha256: pass.digest,
+        bytes: pass.bytes,
+        header,
+        frame,
+    })
+}
+
+fn read_frame(format: InputFormat, path: &Path, columns: &[&str]) -> PolarsResult<DataFrame> {
+    match format {
+        InputFormat::Csv => {
+            let names: Arc<[PlSmallStr]> = columns.iter().map(|c| PlSmallStr::from(*c)).collect();
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .with_columns(Some(names))
+                .with_rechunk(true)
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+                .finish()
+        }
+        InputFormat::Parquet => {
+            let file = File::open(path)?;
+            let df = ParquetReader::new(file)
+                .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+                .finish()?;
+            // Every column as text, so both formats go through the same checks.
+            let mut out = Vec::with_capacity(df.width());
+            for col in df.columns() {
+                out.push(col.cast(&DataType::String)?);
+            }
+            DataFrame::new_infer_height(out)
+        }
+    }
+}
+
+/// Hashes a file without parsing it (used by `check`, the bundle and replay).
+pub fn hash_file(path: &Path) -> Result<(Sha256Digest, u64), DataError> {
+    Sha256Digest::of_file(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Checks that an input exists, is readable and has the columns named; does not parse rows.
+pub fn check_columns(input: &InputSpec, columns: &[(String, String)]) -> Result<(), DataError> {
+    let header = match input.format {
+        InputFormat::Csv => csv_header(&input.path)?,
+        InputFormat::Parquet => {
+            let file = File::open(&input.path).map_err(|source| DataError::Io {
+                path: input.path.clone(),
+                source,
+            })?;
+            let mut reader = ParquetReader::new(file);
+            let schema = reader.schema().map_err(|e| DataError::Parse {
+                path: input.path.clone(),
+                format: "Parquet",
+                message: e.to_string(),
+            })?;
+            schema.iter_names().map(|n| n.to_string()).collect()
+        }
+    };
+    for (file_col, canonical) in columns {
+        if !header.iter().any(|h| h == file_col) {
+            return Err(DataError::MissingColumn {
+                path: input.path.clone(),
+                input: input.name.clone(),
+                column: file_col.clone(),
+                mapped: if file_col != canonical {
+                    format!(" (mapped from canonical {canonical:?})")
+                } else {
+                    String::new()
+                },
+                available: header.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes a frame of text columns as Parquet (used by `synth --parquet` and tests).
+pub fn csv_to_parquet(csv: &Path, parquet: &Path) -> Result<(), DataError> {
+    let io = |source| DataError::Io {
+        path: parquet.to_path_buf(),
+        source,
+    };
+    let parse = |e: PolarsError| DataError::Parse {
+        path: csv.to_path_buf(),
+        format: "CSV",
+        message: e.to_string(),
+    };
+    let mut df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.to_path_buf()))
+        .map_err(parse)?
+        .finish()
+        .map_err(parse)?;
+    let file = File::create(parquet).map_err(io)?;
+    ParquetWriter::new(file).finish(&mut df).map_err(parse)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_header_split_honours_quotes() {
+        assert_eq!(split_csv_line("a,\"b,c\",d"), vec!["a", "b,c", "d"]);
+        assert_eq!(split_csv_line("\"x\"\"y\""), vec!["x\"y"]);
+        assert_eq!(split_csv_line(""), vec![""]);
+    }
+
+    #[test]
+    fn hash_pass_finds_the_first_non_utf8_byte_across_block_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        let mut bytes = b"id,name\n".to_vec();
+        bytes.extend(std::iter::repeat_n(b'a', (1 << 20) - 9));
+        // A valid two-byte sequence straddling the 1 MiB block boundary (data row 1)...
+        bytes.extend("é\n".as_bytes());
+        // ...then a lone Latin-1 byte on data row 2.
+        let bad_at = bytes.len() + 2;
+        bytes.extend(b"1,\xe9\n");
+        std::fs::write(&p, &bytes).unwrap();
+        let pass = hash_pass(&p, true).unwrap();
+        assert_eq!(pass.bad_utf8_at, Some(bad_at as u64));
+        assert_eq!(pass.digest, Sha256Digest::of_bytes(&bytes));
+        assert_eq!(row_of_offset(&p, bad_at as u64).unwrap(), 2);
+    }
+}

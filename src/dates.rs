@@ -1,0 +1,118 @@
+//! Calendar dates and the month arithmetic that follow-up windows are counted in.
+//!
+//! Audits disagree most often on date arithmetic, so the rules live here, in one place:
+//! a date is a day count since 1970-01-01 (`i32`, the same encoding polars uses), and
+//! "N calendar months after D" is the same day-of-month N months later, clamped to the
+//! last day of that month when it has fewer days (31 January + 1 month = 28 or 29
+//! February; 29 February 2012 + 12 months = 28 February 2013).
+
+use chrono::{Datelike, Months, NaiveDate};
+
+/// Days since 1970-01-01.
+pub type Day = i32;
+
+const EPOCH_CE_DAYS: i32 = 719_163; // NaiveDate::from_ymd(1970, 1, 1).num_days_from_ce()
+
+/// Earliest and latest dates accepted in data and specs. Anything outside is almost
+/// certainly a typing error (a year of 0201 or 2202) and is rejected.
+pub const MIN_YEAR: i32 = 1900;
+pub const MAX_YEAR: i32 = 2200;
+
+/// Converts a chrono date to a day number.
+pub fn to_day(date: NaiveDate) -> Day {
+    date.num_days_from_ce() - EPOCH_CE_DAYS
+}
+
+/// Converts a day number back to a date.
+pub fn from_day(day: Day) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(day + EPOCH_CE_DAYS).unwrap_or(NaiveDate::MIN)
+}
+
+/// Formats a day number as `YYYY-MM-DD`.
+pub fn format_day(day: Day) -> String {
+    from_day(day).format("%Y-%m-%d").to_string()
+}
+
+/// Parses an ISO date `YYYY-MM-DD` (exactly ten characters) within the accepted years.
+pub fn parse_iso(s: &str) -> Option<Day> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut v = 0u32;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let y = y as i32;
+    if !(MIN_YEAR..=MAX_YEAR).contains(&y) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y, m, d).map(to_day)
+}
+
+/// Parses a date with a chrono format string such as `%d/%m/%Y`; ISO is parsed by the
+/// fast path above.
+pub fn parse_with_format(s: &str, format: &str) -> Option<Day> {
+    if format == "%Y-%m-%d" {
+        return parse_iso(s);
+    }
+    let date = NaiveDate::parse_from_str(s, format).ok()?;
+    if !(MIN_YEAR..=MAX_YEAR).contains(&date.year()) {
+        return None;
+    }
+    Some(to_day(date))
+}
+
+/// The day `months` calendar months after `day`, clamped to the month's last day.
+pub fn add_months(day: Day, months: u32) -> Day {
+    from_day(day)
+        .checked_add_months(Months::new(months))
+        .map(to_day)
+        .unwrap_or(Day::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Day {
+        parse_iso(s).unwrap()
+    }
+
+    #[test]
+    fn day_numbers_match_the_unix_epoch() {
+        assert_eq!(d("1970-01-01"), 0);
+        assert_eq!(d("1970-01-02"), 1);
+        assert_eq!(d("1969-12-31"), -1);
+        assert_eq!(format_day(d("2012-02-29")), "2012-02-29");
+    }
+
+    #[test]
+    fn month_addition_clamps_to_month_end() {
+        assert_eq!(format_day(add_months(d("2011-01-31"), 1)), "2011-02-28");
+        assert_eq!(format_day(add_months(d("2012-01-31"), 1)), "2012-02-29");
+        assert_eq!(format_day(add_months(d("2012-02-29"), 12)), "2013-02-28");
+        assert_eq!(format_day(add_months(d("2012-02-29"), 18)), "2013-08-29");
+        assert_eq!(format_day(add_months(d("2011-10-01"), 12)), "2012-10-01");
+        assert_eq!(format_day(add_months(d("2011-08-31"), 18)), "2013-02-28");
+    }
+
+    #[test]
+    fn rejects_impossible_and_out_of_range_dates() {
+        for bad in [
+            "2011-02-29", "2011-13-01", "2011-00-10", "2011-1-1", "11-01-2011", "0201-01-01",
+            "2999-01-01", "2011/01/01", "", "2011-01-01T00:00",
+        ] {
+            assert_eq!(parse_iso(bad), None, "{bad:?} accepted");
+        }
+        assert_eq!(parse_with_format("01/10/2011", "%d/%m/%Y"), Some(d("2011-10-01")));
+        assert_eq!(parse_with_format("31/02/2011", "%d/%m/%Y"), None);
+    }
+}

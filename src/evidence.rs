@@ -1,0 +1,564 @@
+//! The evidence files' bytes: `results.json` and the tables under `tables/`.
+//!
+//! Everything a bundle says about the audit is serialised here and nowhere else, so the
+//! bytes are the same on every run: rows sorted on a total key, counts as integers,
+//! rates as exact fractions with a fixed-precision decimal beside them, money as integer
+//! minor units, and nothing from the clock, the host or the file system's absolute paths.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::cohort::{ExclusionCount, Status};
+use crate::dates::format_day;
+use crate::decision::{Evaluation, POOLED};
+use crate::exact::{minor_to_decimal, Ratio};
+use crate::measures::{measure_name, Totals};
+use crate::pipeline::Audit;
+use crate::spec::{
+    Comparator, Contract, CountingUnit, DuplicatePolicy, GroupRole, InputFormat, Measure,
+    PaymentBasis, Sanction, ThresholdKind, WindowEnd,
+};
+
+/// Decimal places of every rate written as a decimal string.
+pub const RATE_PLACES: u32 = 6;
+
+/// Version of the results.json layout.
+pub const RESULTS_VERSION: u32 = 1;
+
+/// An exact value and its fixed-precision decimal.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Value {
+    /// Normalised fraction, e.g. `"523/1000"`, or an integer.
+    pub exact: String,
+    /// Rounded half away from zero to [`RATE_PLACES`] places.
+    pub value: String,
+}
+
+impl From<Ratio> for Value {
+    fn from(r: Ratio) -> Self {
+        Value {
+            exact: r.to_string(),
+            value: r.to_fixed(RATE_PLACES),
+        }
+    }
+}
+
+/// Path of an input's copy inside a bundle.
+pub fn input_bundle_path(name: &str, format: InputFormat) -> String {
+    format!("inputs/{name}.{}", format.extension())
+}
+
+#[derive(Serialize)]
+struct Results<'a> {
+    results_version: u32,
+    contract: &'a Contract,
+    spec: SpecRef,
+    inputs: Vec<InputRef>,
+    rules: Rules,
+    cohort: CohortSummary,
+    convictions: ConvictionSummary,
+    measures: Vec<MeasureSet>,
+    comparator: ComparatorOut,
+    evaluations: Vec<EvaluationOut>,
+    payment: PaymentOut,
+    verdict: Verdict,
+}
+
+#[derive(Serialize)]
+struct SpecRef {
+    path: &'static str,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+struct InputRef {
+    name: String,
+    path: String,
+    format: InputFormat,
+    sha256: String,
+    bytes: u64,
+    rows: u64,
+}
+
+#[derive(Serialize)]
+struct Rules {
+    measure: Measure,
+    counting_unit: CountingUnit,
+    sanctions: Vec<Sanction>,
+    window_months: u32,
+    window_end: WindowEnd,
+    court_lag_months: u32,
+    duplicates: DuplicatePolicy,
+    threshold_kind: ThresholdKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold_per_period: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold_pooled: Option<String>,
+    payment_basis: PaymentBasis,
+}
+
+#[derive(Serialize)]
+struct CohortSummary {
+    rows: u64,
+    /// Rows in no period, by rule.
+    unassigned: BTreeMap<String, u64>,
+    groups: Vec<GroupSummary>,
+}
+
+#[derive(Serialize)]
+struct GroupSummary {
+    period: String,
+    role: GroupRole,
+    from: String,
+    to: String,
+    rows: u64,
+    eligible: u64,
+    excluded: Vec<ExclusionOut>,
+}
+
+#[derive(Serialize)]
+struct ExclusionOut {
+    rule: String,
+    reason: String,
+    count: u64,
+}
+
+impl From<ExclusionCount> for ExclusionOut {
+    fn from(e: ExclusionCount) -> Self {
+        ExclusionOut {
+            rule: e.rule,
+            reason: e.reason,
+            count: e.count,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ConvictionSummary {
+    rows: u64,
+    not_in_audit: u64,
+    groups: Vec<DispositionSummary>,
+}
+
+#[derive(Serialize)]
+struct DispositionSummary {
+    period: String,
+    dispositions: BTreeMap<String, u64>,
+}
+
+#[derive(Serialize)]
+struct MeasureSet {
+    scope: String,
+    role: GroupRole,
+    people: u64,
+    reoffenders: u64,
+    offences: u64,
+    conviction_events: u64,
+    days_to_first_sum: u64,
+    binary: Option<Value>,
+    frequency_per_offender: Option<Value>,
+    frequency_per_reoffender: Option<Value>,
+    days_to_first: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct ComparatorOut {
+    kind: &'static str,
+    measure: Measure,
+    value: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_as_written: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    period: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EvaluationOut {
+    scope: String,
+    code: &'static str,
+    met: bool,
+    people: u64,
+    treated: Value,
+    comparator: Value,
+    difference: Value,
+    improvement: Value,
+    relative_improvement: Option<Value>,
+    threshold_kind: ThresholdKind,
+    minimum: Value,
+    required_improvement: Value,
+}
+
+#[derive(Serialize)]
+struct PaymentOut {
+    currency: String,
+    basis: PaymentBasis,
+    lines: Vec<PaymentLineOut>,
+    total_minor: i64,
+    total: String,
+    direction: &'static str,
+}
+
+#[derive(Serialize)]
+struct PaymentLineOut {
+    scope: String,
+    met: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    units: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uncapped_minor: Option<i64>,
+    amount_minor: i64,
+    amount: String,
+    explanation: String,
+}
+
+#[derive(Serialize)]
+struct Verdict {
+    code: &'static str,
+    summary: String,
+}
+
+fn money(m: i128) -> i64 {
+    i64::try_from(m).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn measure_set(scope: &str, role: GroupRole, t: &Totals, unit: CountingUnit) -> MeasureSet {
+    MeasureSet {
+        scope: scope.to_string(),
+        role,
+        people: t.people,
+        reoffenders: t.reoffenders,
+        offences: t.offences,
+        conviction_events: t.events,
+        days_to_first_sum: t.days_to_first_sum,
+        binary: t.measure(Measure::Binary, unit).map(Value::from),
+        frequency_per_offender: t.measure(Measure::FrequencyPerOffender, unit).map(Value::from),
+        frequency_per_reoffender: t
+            .measure(Measure::FrequencyPerReoffender, unit)
+            .map(Value::from),
+        days_to_first: t.measure(Measure::DaysToFirst, unit).map(Value::from),
+    }
+}
+
+fn evaluation_out(e: &Evaluation) -> EvaluationOut {
+    EvaluationOut {
+        scope: e.scope.clone(),
+        code: e.code(),
+        met: e.met,
+        people: e.people,
+        treated: e.treated.into(),
+        comparator: e.comparator.into(),
+        difference: e.difference.into(),
+        improvement: e.improvement.into(),
+        relative_improvement: e.relative_improvement.map(Value::from),
+        threshold_kind: e.threshold_kind,
+        minimum: e.minimum.into(),
+        required_improvement: e.required.into(),
+    }
+}
+
+/// Overall verdict code: `threshold-met` when every evaluation is met.
+pub fn verdict_code(audit: &Audit) -> &'static str {
+    if audit.all_met() {
+        crate::decision::THRESHOLD_MET
+    } else {
+        crate::decision::THRESHOLD_NOT_MET
+    }
+}
+
+/// One-sentence summary of the decision and payment.
+pub fn verdict_summary(audit: &Audit) -> String {
+    let o = &audit.spec.outcome;
+    let parts: Vec<String> = audit
+        .evaluations
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {} {} against {} ({})",
+                e.scope,
+                measure_name(o.measure),
+                e.treated.to_fixed(4),
+                e.comparator.to_fixed(4),
+                if e.met { "target met" } else { "target missed" }
+            )
+        })
+        .collect();
+    format!(
+        "{}; {} {} {}",
+        parts.join("; "),
+        direction(audit.total_minor),
+        audit.spec.payment.currency,
+        minor_to_decimal(audit.total_minor.abs())
+    )
+}
+
+/// Who pays whom, in words.
+pub fn direction(total_minor: i128) -> &'static str {
+    match total_minor {
+        t if t > 0 => "owed to the provider",
+        t if t < 0 => "repaid by the provider",
+        _ => "nothing owed",
+    }
+}
+
+/// results.json: pretty JSON with a trailing newline.
+pub fn results_json(audit: &Audit) -> Vec<u8> {
+    let spec = &audit.spec;
+    let o = &spec.outcome;
+    let groups = &audit.cohort.groups;
+    let results = Results {
+        results_version: RESULTS_VERSION,
+        contract: &spec.contract,
+        spec: SpecRef {
+            path: "spec.toml",
+            sha256: spec.sha256.to_hex(),
+        },
+        inputs: [&audit.people, &audit.convictions]
+            .iter()
+            .map(|i| InputRef {
+                name: i.name.clone(),
+                path: input_bundle_path(&i.name, i.format),
+                format: i.format,
+                sha256: i.sha256.to_hex(),
+                bytes: i.bytes,
+                rows: i.rows() as u64,
+            })
+            .collect(),
+        rules: Rules {
+            measure: o.measure,
+            counting_unit: o.unit,
+            sanctions: o.sanctions.iter().copied().collect(),
+            window_months: o.window_months,
+            window_end: o.window_end,
+            court_lag_months: o.lag_months,
+            duplicates: o.duplicates,
+            threshold_kind: spec.threshold.kind,
+            threshold_per_period: spec.threshold.per_period.map(|r| r.to_fixed(RATE_PLACES)),
+            threshold_pooled: spec.threshold.pooled.map(|r| r.to_fixed(RATE_PLACES)),
+            payment_basis: spec.payment.basis,
+        },
+        cohort: CohortSummary {
+            rows: audit.cohort.ledger.len() as u64,
+            unassigned: audit.cohort.unassigned_counts(),
+            groups: groups
+                .iter()
+                .enumerate()
+                .map(|(g, group)| {
+                    let (eligible, excluded) = audit.cohort.group_counts(spec, g);
+                    GroupSummary {
+                        period: group.period.name.clone(),
+                        role: group.role,
+                        from: format_day(group.period.from),
+                        to: format_day(group.period.to),
+                        rows: audit.cohort.ledger.iter().filter(|e| e.group == Some(g)).count()
+                            as u64,
+                        eligible,
+                        excluded: excluded.into_iter().map(ExclusionOut::from).collect(),
+                    }
+                })
+                .collect(),
+        },
+        convictions: ConvictionSummary {
+            rows: audit.outcomes.rows_total,
+            not_in_audit: audit.outcomes.rows_not_in_audit,
+            groups: groups
+                .iter()
+                .enumerate()
+                .map(|(g, group)| DispositionSummary {
+                    period: group.period.name.clone(),
+                    dispositions: audit.outcomes.disposition_counts(&audit.cohort, g),
+                })
+                .collect(),
+        },
+        measures: {
+            let mut v: Vec<MeasureSet> = groups
+                .iter()
+                .enumerate()
+                .map(|(g, group)| measure_set(&group.period.name, group.role, &audit.totals[g], o.unit))
+                .collect();
+            v.push(measure_set(POOLED, GroupRole::Treated, &audit.pooled, o.unit));
+            v
+        },
+        comparator: match &spec.comparator {
+            Comparator::FixedBaseline {
+                value_as_written,
+                source,
+                ..
+            } => ComparatorOut {
+                kind: "fixed-baseline",
+                measure: o.measure,
+                value: audit.comparator.into(),
+                value_as_written: Some(value_as_written.clone()),
+                source: Some(source.clone()),
+                period: None,
+            },
+            Comparator::Historical { period } => ComparatorOut {
+                kind: "historical",
+                measure: o.measure,
+                value: audit.comparator.into(),
+                value_as_written: None,
+                source: None,
+                period: Some(period.name.clone()),
+            },
+        },
+        evaluations: audit.evaluations.iter().map(evaluation_out).collect(),
+        payment: PaymentOut {
+            currency: spec.payment.currency.clone(),
+            basis: spec.payment.basis,
+            lines: audit
+                .payments
+                .iter()
+                .map(|p| PaymentLineOut {
+                    scope: p.scope.clone(),
+                    met: p.met,
+                    units: p.units.map(Value::from),
+                    uncapped_minor: p.uncapped_minor.map(money),
+                    amount_minor: money(p.amount_minor),
+                    amount: minor_to_decimal(p.amount_minor),
+                    explanation: p.explanation.clone(),
+                })
+                .collect(),
+            total_minor: money(audit.total_minor),
+            total: minor_to_decimal(audit.total_minor),
+            direction: direction(audit.total_minor),
+        },
+        verdict: Verdict {
+            code: verdict_code(audit),
+            summary: verdict_summary(audit),
+        },
+    };
+    let mut out = serde_json::to_vec_pretty(&results).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+fn push_row(out: &mut String, fields: &[&str]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&csv_field(f));
+    }
+    out.push('\n');
+}
+
+/// tables/cohort.csv: every people row, in file order, with its status and rule.
+pub fn cohort_csv(audit: &Audit) -> Vec<u8> {
+    let mut out = String::new();
+    push_row(&mut out, &["row", "person_id", "index_date", "period", "status", "rule", "reason"]);
+    for e in &audit.cohort.ledger {
+        let row = e.row.to_string();
+        let date = e.index_date.map(format_day).unwrap_or_default();
+        let period = e
+            .group
+            .map(|g| audit.cohort.groups[g].period.name.as_str())
+            .unwrap_or("");
+        let status = match e.status {
+            Status::Eligible => "eligible",
+            Status::Excluded => "excluded",
+        };
+        push_row(&mut out, &[&row, &e.person_id, &date, period, status, &e.rule, &e.reason]);
+    }
+    out.into_bytes()
+}
+
+/// tables/outcomes.csv: one row per eligible person, by period then person id.
+pub fn outcomes_csv(audit: &Audit) -> Vec<u8> {
+    let mut out = String::new();
+    push_row(
+        &mut out,
+        &[
+            "period", "person_id", "index_date", "window_end", "lag_end", "reoffender",
+            "offences", "conviction_events", "first_offence_date", "days_to_first",
+        ],
+    );
+    for (m, p) in audit.cohort.members.iter().zip(&audit.outcomes.people) {
+        let first = p.first_offence.map(format_day).unwrap_or_default();
+        let days = p
+            .first_offence
+            .map(|d| (d - m.index_date).to_string())
+            .unwrap_or_default();
+        push_row(
+            &mut out,
+            &[
+                &audit.cohort.groups[m.group].period.name,
+                &m.person_id,
+                &format_day(m.index_date),
+                &format_day(p.window_end),
+                &format_day(p.lag_end),
+                if p.reoffended() { "1" } else { "0" },
+                &p.offences.to_string(),
+                &p.events.to_string(),
+                &first,
+                &days,
+            ],
+        );
+    }
+    out.into_bytes()
+}
+
+/// tables/convictions.csv: every conviction row of an eligible person and its disposition.
+pub fn convictions_csv(audit: &Audit) -> Vec<u8> {
+    let mut out = String::new();
+    push_row(
+        &mut out,
+        &[
+            "period", "person_id", "row", "offence_date", "sanction_date", "sanction",
+            "appearance_id", "disposition",
+        ],
+    );
+    for r in &audit.outcomes.rows {
+        let m = &audit.cohort.members[r.member];
+        let sanction = match r.sanction {
+            Sanction::Conviction => "conviction",
+            Sanction::Caution => "caution",
+        };
+        push_row(
+            &mut out,
+            &[
+                &audit.cohort.groups[m.group].period.name,
+                &m.person_id,
+                &r.row.to_string(),
+                &r.offence_date.map(format_day).unwrap_or_default(),
+                &r.sanction_date.map(format_day).unwrap_or_default(),
+                sanction,
+                r.appearance.as_deref().unwrap_or(""),
+                &r.disposition.code(),
+            ],
+        );
+    }
+    out.into_bytes()
+}
+
+/// Every evidence file computed from the audit, by bundle path, in path order.
+pub fn evidence_files(audit: &Audit) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    files.insert("results.json".to_string(), results_json(audit));
+    files.insert("tables/cohort.csv".to_string(), cohort_csv(audit));
+    files.insert("tables/outcomes.csv".to_string(), outcomes_csv(audit));
+    files.insert("tables/convictions.csv".to_string(), convictions_csv(audit));
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"no\""), "\"say \"\"no\"\"\"");
+    }
+}

@@ -1,0 +1,25 @@
+//! outcome-audit: an independent auditor for outcome-based contracts (payment by results,
+//! social impact bonds).
+//!
+//! The modules follow the pipeline, in order: [`spec`] (what the contract says) →
+//! [`data`] (hashed inputs) → [`cohort`] (who is measured, and who is not and why) →
+//! [`outcomes`] (what counts for each person) → [`measures`] → [`decision`] (threshold
+//! and payment) → [`evidence`] (the result files' bytes) → [`bundle`] (sign, verify,
+//! replay). [`pipeline`] strings the stages together; [`cli`] is the command line.
+//! [`synth`] makes synthetic data with a planted, known result.
+
+pub mod bundle;
+pub mod cli;
+pub mod cohort;
+pub mod data;
+pub mod dates;
+pub mod decision;
+pub mod digest;
+pub mod evidence;
+pub mod exact;
+pub mod measures;
+pub mod outcomes;
+pub mod pipeline;
+pub mod spec;
+pub mod synth;
+mod synth_cli;

@@ -1,0 +1,1017 @@
+//! Audit specs: read a contract's TOML, check it, and hand the rest of the pipeline a
+//! value it never has to re-check.
+//!
+//! Reading happens in two steps, as in cargo-deny: [`raw`] mirrors the file (unknown
+//! fields rejected by the parser with their position), then [`AuditSpec::from_raw`]
+//! checks meaning — dates, decimals, which fields go with which `kind` — and reports
+//! *every* problem at once, each with `file:line:column` and a line of help. Nothing
+//! that DOMAIN.md calls contract-specific has a default: the spec must say it.
+
+pub mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::dates::{self, Day};
+use crate::digest::Sha256Digest;
+use crate::exact::Ratio;
+pub use raw::{
+    ComparatorKind, CountingUnit, DuplicatePolicy, InputFormat, Measure, OnMiss, PaymentBasis,
+    PaymentKind, PaymentUnit, RepeatIndex, Sanction, ThresholdKind, ValidationMethod, WindowEnd,
+};
+use raw::{Number, RawPeriod, RawRule, RawSpec};
+
+/// The spec format version this build reads.
+pub const SPEC_VERSION: i64 = 1;
+
+/// One problem found in a spec, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column (in characters), when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+/// Every problem found in one spec file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The spec file.
+    pub path: PathBuf,
+    /// All problems, in file order.
+    pub problems: Vec<SpecProblem>,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{} problem{} in spec {}",
+            n,
+            if n == 1 { "" } else { "s" },
+            self.path.display()
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {}", self.path.display())?;
+            if let Some(line) = p.line {
+                write!(f, ":{line}")?;
+                if let Some(col) = p.column {
+                    write!(f, ":{col}")?;
+                }
+            }
+            write!(f, ": {}", p.message)?;
+            if let Some(help) = &p.help {
+                write!(f, "\n    help: {help}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// A checked audit spec.
+#[derive(Debug, Clone)]
+pub struct AuditSpec {
+    /// Where the spec was read from.
+    pub path: PathBuf,
+    /// The spec's bytes exactly as read; copied into the bundle.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`.
+    pub sha256: Sha256Digest,
+    pub contract: Contract,
+    pub people: InputSpec,
+    pub convictions: InputSpec,
+    pub cohort: Cohort,
+    pub outcome: Outcome,
+    pub comparator: Comparator,
+    pub threshold: Threshold,
+    pub payment: Payment,
+}
+
+/// `[contract]`, checked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Contract {
+    pub id: String,
+    pub title: String,
+    pub commissioner: String,
+    pub provider: String,
+    pub evaluator: String,
+    pub validation_method: ValidationMethod,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_snapshot: Option<String>,
+}
+
+/// One input table, checked. Paths are resolved against the spec's folder.
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    /// The input's name in the spec (`people`, `convictions`).
+    pub name: String,
+    /// Resolved path.
+    pub path: PathBuf,
+    /// The path as written in the spec.
+    pub path_as_written: String,
+    pub format: InputFormat,
+    /// Pinned digest, if any.
+    pub sha256: Option<Sha256Digest>,
+    /// Canonical name → file column name.
+    pub columns: BTreeMap<String, String>,
+    /// chrono format of text dates.
+    pub date_format: String,
+}
+
+impl InputSpec {
+    /// The file's name for a canonical column (the canonical name itself when unmapped).
+    pub fn column<'a>(&'a self, canonical: &'a str) -> &'a str {
+        self.columns
+            .get(canonical)
+            .map(String::as_str)
+            .unwrap_or(canonical)
+    }
+}
+
+/// A named, inclusive range of index dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub name: String,
+    pub from: Day,
+    pub to: Day,
+}
+
+impl Period {
+    /// True when `day` lies in the period (both ends inclusive).
+    pub fn contains(&self, day: Day) -> bool {
+        self.from <= day && day <= self.to
+    }
+}
+
+/// `[cohort]`, checked.
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    pub periods: Vec<Period>,
+    pub repeat_index: RepeatIndex,
+    pub include: Vec<Rule>,
+    pub exclude: Vec<Rule>,
+}
+
+/// A checked rule on one column.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    /// Canonical or file column name as written.
+    pub column: String,
+    pub reason: String,
+    pub condition: Condition,
+}
+
+/// The one condition a rule tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    Equals(String),
+    NotEquals(String),
+    In(BTreeSet<String>),
+    NotIn(BTreeSet<String>),
+    LessThan(Ratio),
+    AtMost(Ratio),
+    GreaterThan(Ratio),
+    AtLeast(Ratio),
+    IsMissing(bool),
+}
+
+impl Condition {
+    /// True when the condition needs numeric values.
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            Condition::LessThan(_)
+                | Condition::AtMost(_)
+                | Condition::GreaterThan(_)
+                | Condition::AtLeast(_)
+        )
+    }
+
+    /// Short description for reports, e.g. `sentence_months < 12`.
+    pub fn describe(&self, column: &str) -> String {
+        let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
+        match self {
+            Condition::Equals(v) => format!("{column} = {v:?}"),
+            Condition::NotEquals(v) => format!("{column} != {v:?}"),
+            Condition::In(s) => format!("{column} in [{}]", list(s)),
+            Condition::NotIn(s) => format!("{column} not in [{}]", list(s)),
+            Condition::LessThan(r) => format!("{column} < {}", r.to_fixed(r.scale_hint())),
+            Condition::AtMost(r) => format!("{column} <= {}", r.to_fixed(r.scale_hint())),
+            Condition::GreaterThan(r) => format!("{column} > {}", r.to_fixed(r.scale_hint())),
+            Condition::AtLeast(r) => format!("{column} >= {}", r.to_fixed(r.scale_hint())),
+            Condition::IsMissing(true) => format!("{column} is missing"),
+            Condition::IsMissing(false) => format!("{column} is present"),
+        }
+    }
+}
+
+/// `[outcome]`, checked.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub measure: Measure,
+    pub unit: CountingUnit,
+    pub sanctions: BTreeSet<Sanction>,
+    pub window_months: u32,
+    pub window_end: WindowEnd,
+    pub lag_months: u32,
+    pub duplicates: DuplicatePolicy,
+    /// Data value → sanction.
+    pub sanction_codes: BTreeMap<String, Sanction>,
+    pub exclude: Vec<Rule>,
+}
+
+/// `[comparator]`, checked.
+#[derive(Debug, Clone)]
+pub enum Comparator {
+    /// A published value in the measure's units.
+    FixedBaseline {
+        value: Ratio,
+        value_as_written: String,
+        source: String,
+    },
+    /// A baseline period recomputed from the same inputs under the same rules.
+    Historical { period: Period },
+}
+
+/// `[threshold]`, checked.
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub kind: ThresholdKind,
+    pub per_period: Option<Ratio>,
+    pub pooled: Option<Ratio>,
+}
+
+/// `[payment]`, checked.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    pub currency: String,
+    pub basis: PaymentBasis,
+    pub mechanism: Mechanism,
+    pub on_miss: MissRule,
+}
+
+/// How much is earned when the target is met.
+#[derive(Debug, Clone)]
+pub enum Mechanism {
+    /// A fixed amount at risk.
+    AtRisk { amount_minor: i128 },
+    /// A price per unit of improvement, optionally capped.
+    PerUnit {
+        price_minor: i128,
+        unit: PaymentUnit,
+        cap_minor: Option<i128>,
+    },
+}
+
+/// What happens when the target is missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissRule {
+    Nothing,
+    Repay { amount_minor: i128 },
+}
+
+impl Ratio {
+    /// Decimal places needed to show a parsed decimal without loss (up to 6).
+    pub fn scale_hint(&self) -> u32 {
+        let mut d = self.denom();
+        let mut places = 0;
+        while d % 10 == 0 && places < 6 {
+            d /= 10;
+            places += 1;
+        }
+        if d == 1 {
+            places
+        } else {
+            6
+        }
+    }
+}
+
+/// Canonical column names of the `people` input.
+pub const PEOPLE_COLUMNS: &[&str] = &["person_id", "index_date"];
+/// Canonical column names of the `convictions` input.
+pub const CONVICTION_COLUMNS: &[&str] = &[
+    "person_id",
+    "offence_date",
+    "sanction_date",
+    "sanction_type",
+    "appearance_id",
+];
+
+/// Collects problems with positions computed from spans in the source text.
+struct Problems<'a> {
+    source: &'a str,
+    list: Vec<(usize, SpecProblem)>,
+}
+
+impl<'a> Problems<'a> {
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let before = &self.source[..offset.min(self.source.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.chars().count() + 1)
+            .unwrap_or(1);
+        (line, col)
+    }
+
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>, help: Option<&str>) {
+        let (line, column) = self.position(span.start);
+        self.list.push((
+            span.start,
+            SpecProblem {
+                line: Some(line),
+                column: Some(column),
+                message: message.into(),
+                help: help.map(str::to_string),
+            },
+        ));
+    }
+
+    fn nowhere(&mut self, message: impl Into<String>, help: Option<&str>) {
+        self.list.push((
+            usize::MAX,
+            SpecProblem {
+                line: None,
+                column: None,
+                message: message.into(),
+                help: help.map(str::to_string),
+            },
+        ));
+    }
+
+    fn date(&mut self, s: &Spanned<String>, what: &str) -> Option<Day> {
+        let d = dates::parse_iso(s.get_ref());
+        if d.is_none() {
+            self.at(
+                s.span(),
+                format!("{what} {:?} is not a valid date", s.get_ref()),
+                Some("write dates as \"YYYY-MM-DD\" between 1900 and 2200"),
+            );
+        }
+        d
+    }
+
+    fn decimal(&mut self, s: &Spanned<String>, what: &str) -> Option<Ratio> {
+        match Ratio::parse_decimal(s.get_ref()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.at(
+                    s.span(),
+                    format!("{what}: {e}"),
+                    Some("decimals are written as strings so they stay exact"),
+                );
+                None
+            }
+        }
+    }
+
+    fn finish(mut self, path: &Path) -> Result<(), SpecError> {
+        if self.list.is_empty() {
+            return Ok(());
+        }
+        self.list.sort_by_key(|(offset, _)| *offset);
+        Err(SpecError {
+            path: path.to_path_buf(),
+            problems: self.list.into_iter().map(|(_, p)| p).collect(),
+        })
+    }
+}
+
+fn is_kebab_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+impl AuditSpec {
+    /// Reads and checks a spec file.
+    pub fn load(path: &Path) -> Result<AuditSpec, SpecError> {
+        let bytes = std::fs::read(path).map_err(|e| SpecError {
+            path: path.to_path_buf(),
+            problems: vec![SpecProblem {
+                line: None,
+                column: None,
+                message: format!("cannot read spec: {e}"),
+                help: Some("check the path; specs live in audit-specs/".into()),
+            }],
+        })?;
+        Self::from_bytes(path, bytes)
+    }
+
+    /// Checks a spec given its bytes; `path` is used for messages and to resolve inputs.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<AuditSpec, SpecError> {
+        let one = |line: Option<usize>, column: Option<usize>, message: String, help: &str| {
+            SpecError {
+                path: path.to_path_buf(),
+                problems: vec![SpecProblem {
+                    line,
+                    column,
+                    message,
+                    help: Some(help.to_string()),
+                }],
+            }
+        };
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t.to_string(),
+            Err(e) => {
+                return Err(one(
+                    None,
+                    None,
+                    format!("spec is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                    "save the spec as UTF-8 text",
+                ))
+            }
+        };
+        let problems = Problems {
+            source: &text,
+            list: Vec::new(),
+        };
+        let toml_error = |e: toml::de::Error, help: &str| {
+            let (line, column) = match e.span() {
+                Some(span) => {
+                    let (l, c) = problems.position(span.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            one(line, column, e.message().trim().to_string(), help)
+        };
+        let version: raw::VersionOnly = toml::from_str(&text)
+            .map_err(|e| toml_error(e, "the spec must be valid TOML (see docs/spec.md)"))?;
+        match version.version {
+            None => {
+                return Err(one(
+                    Some(1),
+                    Some(1),
+                    "missing `version`".into(),
+                    "start the spec with `version = 1`",
+                ))
+            }
+            Some(v) if *v.get_ref() != SPEC_VERSION => {
+                let (l, c) = problems.position(v.span().start);
+                return Err(one(
+                    Some(l),
+                    Some(c),
+                    format!("unsupported spec version {}", v.get_ref()),
+                    "this build reads `version = 1`",
+                ));
+            }
+            Some(_) => {}
+        }
+        let raw: RawSpec = toml::from_str(&text).map_err(|e| {
+            toml_error(
+                e,
+                "check the field name and type against docs/spec.md or `outcome-audit schema`",
+            )
+        })?;
+        Self::from_raw(path, bytes.clone(), &text, raw)
+    }
+
+    fn from_raw(path: &Path, bytes: Vec<u8>, text: &str, raw: RawSpec) -> Result<AuditSpec, SpecError> {
+        let mut p = Problems {
+            source: text,
+            list: Vec::new(),
+        };
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+
+        // [contract]
+        let c = &raw.contract;
+        if !is_kebab_id(c.id.get_ref()) {
+            p.at(
+                c.id.span(),
+                format!("contract id {:?} is not a kebab-case identifier", c.id.get_ref()),
+                Some("use lowercase letters, digits and `-`, e.g. \"doncaster-cohort-1\""),
+            );
+        }
+        for (field, value) in [
+            ("title", &c.title),
+            ("commissioner", &c.commissioner),
+            ("provider", &c.provider),
+            ("evaluator", &c.evaluator),
+        ] {
+            if value.trim().is_empty() {
+                p.nowhere(
+                    format!("contract {field} is empty"),
+                    Some("name the party as the contract does"),
+                );
+            }
+        }
+        let data_snapshot = c.data_snapshot.as_ref().and_then(|s| {
+            p.date(s, "data_snapshot")
+                .map(|_| s.get_ref().clone())
+        });
+
+        // [inputs]
+        let mut people = None;
+        let mut convictions = None;
+        for (name, input) in &raw.inputs {
+            let (slot, canon) = match name.as_str() {
+                "people" => (&mut people, PEOPLE_COLUMNS),
+                "convictions" => (&mut convictions, CONVICTION_COLUMNS),
+                other => {
+                    p.at(
+                        input.path.span(),
+                        format!("unknown input {other:?}"),
+                        Some("known inputs are: people, convictions"),
+                    );
+                    continue;
+                }
+            };
+            let sha256 = input.sha256.as_ref().and_then(|s| match s.get_ref().parse() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    p.at(s.span(), format!("inputs.{name}.sha256: {e}"), Some("paste the digest printed by `sha256sum FILE`"));
+                    None
+                }
+            });
+            for key in input.columns.keys() {
+                if !canon.contains(&key.as_str()) && !key_is_rule_alias(key) {
+                    p.at(
+                        input.path.span(),
+                        format!("inputs.{name}.columns maps unknown canonical column {key:?}"),
+                        Some(&format!("canonical columns of {name} are: {}", canon.join(", "))),
+                    );
+                }
+            }
+            if input.path.get_ref().trim().is_empty() {
+                p.at(input.path.span(), format!("inputs.{name}.path is empty"), Some("give the file's path relative to the spec"));
+            }
+            *slot = Some(InputSpec {
+                name: name.clone(),
+                path: base.join(input.path.get_ref()),
+                path_as_written: input.path.get_ref().clone(),
+                format: input.format,
+                sha256,
+                columns: input.columns.clone(),
+                date_format: input
+                    .date_format
+                    .clone()
+                    .unwrap_or_else(|| "%Y-%m-%d".to_string()),
+            });
+        }
+        for (name, slot) in [("people", &people), ("convictions", &convictions)] {
+            if slot.is_none() {
+                p.nowhere(
+                    format!("missing input `{name}`"),
+                    Some(&format!("add an [inputs.{name}] table with path and format")),
+                );
+            }
+        }
+
+        // [cohort]
+        let mut periods = Vec::new();
+        if raw.cohort.periods.is_empty() {
+            p.nowhere("cohort.periods is empty", Some("name at least one period: periods = [{ name = \"cohort-1\", from = \"2011-10-01\", to = \"2012-09-30\" }]"));
+        }
+        for rp in &raw.cohort.periods {
+            if let Some(period) = check_period(&mut p, rp) {
+                periods.push(period);
+            }
+        }
+        let include = check_rules(&mut p, &raw.cohort.include, "cohort.include");
+        let exclude = check_rules(&mut p, &raw.cohort.exclude, "cohort.exclude");
+
+        // [outcome]
+        let o = &raw.outcome;
+        let window_months = check_months(&mut p, &o.window.months, "outcome.window.months", 1);
+        let lag_months = check_months(&mut p, &o.court_lag.months, "outcome.court_lag.months", 0);
+        if o.sanctions.is_empty() {
+            p.nowhere("outcome.sanctions is empty", Some("say which sanctions prove an offence: [\"conviction\"] or [\"conviction\", \"caution\"]"));
+        }
+        let mut sanction_codes = BTreeMap::new();
+        match &o.sanction_codes {
+            None => {
+                sanction_codes.insert("conviction".to_string(), Sanction::Conviction);
+                sanction_codes.insert("caution".to_string(), Sanction::Caution);
+            }
+            Some(map) => {
+                for (sanction, values) in map {
+                    for v in values {
+                        if sanction_codes.insert(v.clone(), *sanction).is_some() {
+                            p.nowhere(
+                                format!("outcome.sanction_codes lists {v:?} more than once"),
+                                Some("each data value must mean one sanction"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let outcome_exclude = check_rules(&mut p, &o.exclude, "outcome.exclude");
+
+        // [comparator]
+        let rc = &raw.comparator;
+        let comparator = match rc.kind {
+            ComparatorKind::FixedBaseline => {
+                if rc.period.is_some() {
+                    p.nowhere("comparator.period is not used by kind \"fixed-baseline\"", Some("remove it, or use kind = \"historical\""));
+                }
+                let value = match &rc.value {
+                    Some(v) => p.decimal(v, "comparator.value").map(|r| (r, v.get_ref().clone())),
+                    None => {
+                        p.nowhere("comparator kind \"fixed-baseline\" needs `value`", Some("give the published baseline as a decimal string, e.g. value = \"0.580\""));
+                        None
+                    }
+                };
+                if let Some((r, _)) = &value {
+                    if r.is_negative() {
+                        if let Some(v) = &rc.value {
+                            p.at(v.span(), "comparator.value is negative", Some("a baseline rate or frequency is zero or more"));
+                        }
+                    }
+                    if o.measure == Measure::Binary && *r > Ratio::from_int(1) {
+                        if let Some(v) = &rc.value {
+                            p.at(v.span(), "comparator.value is above 1 for a binary rate", Some("write rates as proportions: 58% is \"0.580\""));
+                        }
+                    }
+                }
+                let source = rc.source.clone().unwrap_or_default();
+                if source.trim().is_empty() {
+                    p.nowhere("comparator kind \"fixed-baseline\" needs `source`", Some("say where the published value comes from"));
+                }
+                value.map(|(value, value_as_written)| Comparator::FixedBaseline {
+                    value,
+                    value_as_written,
+                    source,
+                })
+            }
+            ComparatorKind::Historical => {
+                if rc.value.is_some() || rc.source.is_some() {
+                    p.nowhere("comparator.value and comparator.source are not used by kind \"historical\"", Some("the baseline is computed from the data; remove them"));
+                }
+                match &rc.period {
+                    None => {
+                        p.nowhere("comparator kind \"historical\" needs `period`", Some("period = { name = \"baseline-2009\", from = \"2009-01-01\", to = \"2009-12-31\" }"));
+                        None
+                    }
+                    Some(rp) => check_period(&mut p, rp).map(|period| Comparator::Historical { period }),
+                }
+            }
+        };
+        // Periods (including a historical baseline) must have distinct names and not overlap.
+        let mut all_periods: Vec<&Period> = periods.iter().collect();
+        if let Some(Comparator::Historical { period }) = &comparator {
+            all_periods.push(period);
+        }
+        let mut names = BTreeSet::new();
+        for period in &all_periods {
+            if !names.insert(period.name.as_str()) {
+                p.nowhere(format!("period name {:?} is used twice", period.name), Some("give every period its own name"));
+            }
+        }
+        for (i, a) in all_periods.iter().enumerate() {
+            for b in &all_periods[i + 1..] {
+                if a.from <= b.to && b.from <= a.to {
+                    p.nowhere(
+                        format!("periods {:?} and {:?} overlap", a.name, b.name),
+                        Some("each index date must belong to one period"),
+                    );
+                }
+            }
+        }
+
+        // [threshold]
+        let t = &raw.threshold;
+        let mut threshold_value = |s: &Option<Spanned<String>>, what: &str| -> Option<Ratio> {
+            let s = s.as_ref()?;
+            let r = p.decimal(s, what)?;
+            if r.is_negative() {
+                p.at(s.span(), format!("{what} is negative"), Some("a minimum reduction is zero or more"));
+            } else if (t.kind == ThresholdKind::Relative || o.measure == Measure::Binary)
+                && r > Ratio::from_int(1)
+            {
+                p.at(
+                    s.span(),
+                    format!("{what} is above 1"),
+                    Some("write reductions as proportions: 5 points is \"0.05\", 10% is \"0.10\""),
+                );
+            }
+            Some(r)
+        };
+        let per_period = threshold_value(&t.per_period, "threshold.per_period");
+        let pooled = threshold_value(&t.pooled, "threshold.pooled");
+        if t.per_period.is_none() && t.pooled.is_none() {
+            p.nowhere("threshold needs `per_period`, `pooled` or both", Some("e.g. per_period = \"0.05\""));
+        }
+
+        // [payment]
+        let pay = &raw.payment;
+        let currency = pay.currency.get_ref().clone();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            p.at(pay.currency.span(), format!("currency {currency:?} is not an ISO 4217 code"), Some("e.g. \"GBP\""));
+        }
+        match pay.basis {
+            PaymentBasis::PerPeriod if t.per_period.is_none() => p.nowhere(
+                "payment.basis is \"per-period\" but threshold.per_period is not set",
+                Some("add threshold.per_period, or pay on the pooled result"),
+            ),
+            PaymentBasis::Pooled if t.pooled.is_none() => p.nowhere(
+                "payment.basis is \"pooled\" but threshold.pooled is not set",
+                Some("add threshold.pooled, or pay per period"),
+            ),
+            _ => {}
+        }
+        let money = |p: &mut Problems, v: &Option<Spanned<i64>>, what: &str, required: bool| -> Option<i128> {
+            match v {
+                Some(s) if *s.get_ref() < 0 => {
+                    p.at(s.span(), format!("payment.{what} is negative"), Some("amounts are written as positive minor units (pence)"));
+                    None
+                }
+                Some(s) => Some(i128::from(*s.get_ref())),
+                None => {
+                    if required {
+                        p.nowhere(format!("payment needs `{what}` for this kind"), Some("amounts are integer minor units: £1,000,000.00 is 100_000_000"));
+                    }
+                    None
+                }
+            }
+        };
+        let mechanism = match pay.kind {
+            PaymentKind::AtRisk => {
+                let amount = money(&mut p, &pay.at_risk_minor, "at_risk_minor", true);
+                for (field, set) in [
+                    ("price_minor", pay.price_minor.is_some()),
+                    ("unit", pay.unit.is_some()),
+                    ("cap_minor", pay.cap_minor.is_some()),
+                    ("repay_minor", pay.repay_minor.is_some()),
+                ] {
+                    if set {
+                        p.nowhere(format!("payment.{field} is not used by kind \"at-risk\""), Some("an at-risk payment earns, or repays, at_risk_minor"));
+                    }
+                }
+                amount.map(|amount_minor| Mechanism::AtRisk { amount_minor })
+            }
+            PaymentKind::PerUnit => {
+                let price = money(&mut p, &pay.price_minor, "price_minor", true);
+                let cap = money(&mut p, &pay.cap_minor, "cap_minor", false);
+                if pay.at_risk_minor.is_some() {
+                    p.nowhere("payment.at_risk_minor is not used by kind \"per-unit\"", Some("give price_minor and unit"));
+                }
+                if pay.unit.is_none() {
+                    p.nowhere("payment kind \"per-unit\" needs `unit`", Some("unit = \"percentage-point\" or \"outcome-avoided\""));
+                }
+                match (price, pay.unit) {
+                    (Some(price_minor), Some(unit)) => Some(Mechanism::PerUnit {
+                        price_minor,
+                        unit,
+                        cap_minor: cap,
+                    }),
+                    _ => None,
+                }
+            }
+        };
+        let on_miss = match pay.on_miss {
+            OnMiss::Nothing => {
+                if pay.repay_minor.is_some() {
+                    p.nowhere("payment.repay_minor is set but on_miss is \"nothing\"", Some("remove repay_minor or set on_miss = \"repay\""));
+                }
+                Some(MissRule::Nothing)
+            }
+            OnMiss::Repay => match pay.kind {
+                PaymentKind::AtRisk => match &mechanism {
+                    Some(Mechanism::AtRisk { amount_minor }) => Some(MissRule::Repay {
+                        amount_minor: *amount_minor,
+                    }),
+                    _ => None,
+                },
+                PaymentKind::PerUnit => money(&mut p, &pay.repay_minor, "repay_minor", true)
+                    .map(|amount_minor| MissRule::Repay { amount_minor }),
+            },
+        };
+
+        p.finish(path)?;
+        // Every Option below is Some once no problem was recorded.
+        let missing = |what: &str| SpecError {
+            path: path.to_path_buf(),
+            problems: vec![SpecProblem {
+                line: None,
+                column: None,
+                message: format!("internal: {what} was not checked"),
+                help: None,
+            }],
+        };
+        Ok(AuditSpec {
+            path: path.to_path_buf(),
+            sha256: Sha256Digest::of_bytes(&bytes),
+            bytes,
+            contract: Contract {
+                id: c.id.get_ref().clone(),
+                title: c.title.clone(),
+                commissioner: c.commissioner.clone(),
+                provider: c.provider.clone(),
+                evaluator: c.evaluator.clone(),
+                validation_method: c.validation_method,
+                data_snapshot,
+            },
+            people: people.ok_or_else(|| missing("people"))?,
+            convictions: convictions.ok_or_else(|| missing("convictions"))?,
+            cohort: Cohort {
+                periods,
+                repeat_index: raw.cohort.repeat_index,
+                include,
+                exclude,
+            },
+            outcome: Outcome {
+                measure: o.measure,
+                unit: o.unit,
+                sanctions: o.sanctions.iter().copied().collect(),
+                window_months: window_months.ok_or_else(|| missing("window"))?,
+                window_end: o.window.end,
+                lag_months: lag_months.ok_or_else(|| missing("lag"))?,
+                duplicates: o.duplicates,
+                sanction_codes,
+                exclude: outcome_exclude,
+            },
+            comparator: comparator.ok_or_else(|| missing("comparator"))?,
+            threshold: Threshold {
+                kind: t.kind,
+                per_period,
+                pooled,
+            },
+            payment: Payment {
+                currency,
+                basis: pay.basis,
+                mechanism: mechanism.ok_or_else(|| missing("payment"))?,
+                on_miss: on_miss.ok_or_else(|| missing("on_miss"))?,
+            },
+        })
+    }
+
+    /// The cohort periods, then the historical baseline period if there is one.
+    pub fn all_periods(&self) -> Vec<(&Period, GroupRole)> {
+        let mut v: Vec<(&Period, GroupRole)> = self
+            .cohort
+            .periods
+            .iter()
+            .map(|p| (p, GroupRole::Treated))
+            .collect();
+        if let Comparator::Historical { period } = &self.comparator {
+            v.push((period, GroupRole::Baseline));
+        }
+        v
+    }
+
+    /// Both inputs, people first.
+    pub fn inputs(&self) -> [&InputSpec; 2] {
+        [&self.people, &self.convictions]
+    }
+}
+
+/// Whether a group of people is the audited cohort or a historical baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupRole {
+    Treated,
+    Baseline,
+}
+
+fn key_is_rule_alias(_key: &str) -> bool {
+    // Any other key maps a column used by a rule to its file name.
+    true
+}
+
+fn check_months(p: &mut Problems, v: &Spanned<i64>, what: &str, min: i64) -> Option<u32> {
+    let m = *v.get_ref();
+    if m < min || m > 120 {
+        p.at(
+            v.span(),
+            format!("{what} is {m}; it must be between {min} and 120"),
+            Some(if min == 1 {
+                "a follow-up window of 0 months counts nothing; proven reoffending uses 12"
+            } else {
+                "the proven reoffending court lag is 6 months; 0 means none"
+            }),
+        );
+        return None;
+    }
+    Some(m as u32)
+}
+
+fn check_period(p: &mut Problems, rp: &RawPeriod) -> Option<Period> {
+    if !is_kebab_id(rp.name.get_ref()) {
+        p.at(
+            rp.name.span(),
+            format!("period name {:?} is not a kebab-case identifier", rp.name.get_ref()),
+            Some("e.g. \"cohort-1\" or \"baseline-2009\""),
+        );
+    }
+    let from = p.date(&rp.from, "period start");
+    let to = p.date(&rp.to, "period end");
+    let (from, to) = (from?, to?);
+    if from > to {
+        p.at(
+            rp.to.span(),
+            format!("period {:?} ends before it starts", rp.name.get_ref()),
+            Some("`from` and `to` are both inclusive; `to` must not be before `from`"),
+        );
+        return None;
+    }
+    Some(Period {
+        name: rp.name.get_ref().clone(),
+        from,
+        to,
+    })
+}
+
+fn number(p: &mut Problems, span: Range<usize>, n: &Number, what: &str) -> Option<Ratio> {
+    match n {
+        Number::Int(i) => Some(Ratio::from_int(i128::from(*i))),
+        Number::Text(s) => match Ratio::parse_decimal(s) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                p.at(span, format!("{what}: {e}"), None);
+                None
+            }
+        },
+    }
+}
+
+fn check_rules(p: &mut Problems, rules: &[Spanned<RawRule>], what: &str) -> Vec<Rule> {
+    let mut out = Vec::new();
+    let mut ids = BTreeSet::new();
+    for spanned in rules {
+        let span = spanned.span();
+        let r = spanned.get_ref();
+        if !is_kebab_id(&r.id) {
+            p.at(span.clone(), format!("{what}: rule id {:?} is not a kebab-case identifier", r.id), Some("e.g. id = \"deported\""));
+        }
+        if !ids.insert(r.id.clone()) {
+            p.at(span.clone(), format!("{what}: rule id {:?} is used twice", r.id), Some("rule ids must be unique"));
+        }
+        if r.reason.trim().is_empty() {
+            p.at(span.clone(), format!("{what}: rule {:?} has an empty reason", r.id), Some("say why the rule exists: reviewers read it in the exclusion ledger"));
+        }
+        if r.column.trim().is_empty() {
+            p.at(span.clone(), format!("{what}: rule {:?} names no column", r.id), None);
+        }
+        let mut conditions = Vec::new();
+        let set = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
+        if let Some(v) = &r.equals {
+            conditions.push(Some(Condition::Equals(v.clone())));
+        }
+        if let Some(v) = &r.not_equals {
+            conditions.push(Some(Condition::NotEquals(v.clone())));
+        }
+        if let Some(v) = &r.in_ {
+            conditions.push(Some(Condition::In(set(v))));
+        }
+        if let Some(v) = &r.not_in {
+            conditions.push(Some(Condition::NotIn(set(v))));
+        }
+        if let Some(n) = &r.less_than {
+            conditions.push(number(p, span.clone(), n, what).map(Condition::LessThan));
+        }
+        if let Some(n) = &r.at_most {
+            conditions.push(number(p, span.clone(), n, what).map(Condition::AtMost));
+        }
+        if let Some(n) = &r.greater_than {
+            conditions.push(number(p, span.clone(), n, what).map(Condition::GreaterThan));
+        }
+        if let Some(n) = &r.at_least {
+            conditions.push(number(p, span.clone(), n, what).map(Condition::AtLeast));
+        }
+        if let Some(b) = r.is_missing {
+            conditions.push(Some(Condition::IsMissing(b)));
+        }
+        if conditions.len() != 1 {
+            p.at(
+                span.clone(),
+                format!("{what}: rule {:?} has {} conditions; it needs exactly one", r.id, conditions.len()),
+                Some("use one of equals, not_equals, in, not_in, less_than, at_most, greater_than, at_least, is_missing"),
+            );
+            continue;
+        }
+        if let Some(Some(condition)) = conditions.pop() {
+            out.push(Rule {
+                id: r.id.clone(),
+                column: r.column.clone(),
+                reason: r.reason.clone(),
+                condition,
+            });
+        }
+    }
+    out
+}
+
+/// JSON Schema of the spec format, as pretty JSON.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RawSpec);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
