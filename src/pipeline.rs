@@ -52,8 +52,11 @@ impl Audit {
 /// Where to read each input from: normally the spec's own paths; replay substitutes the
 /// bundle's copies.
 pub fn load_inputs(spec: &AuditSpec, people: &InputSpec, convictions: &InputSpec) -> Result<(LoadedInput, LoadedInput), DataError> {
+    tracing::info!(input = %people.path.display(), "hashing and reading");
     let people = data::load(people, &cohort::people_columns(spec))?;
+    tracing::info!(input = %convictions.path.display(), "hashing and reading");
     let convictions = data::load(convictions, &outcomes::conviction_columns(spec))?;
+    tracing::info!("inputs read");
     Ok((people, convictions))
 }
 
@@ -63,6 +66,7 @@ pub fn audit(spec: AuditSpec, people: LoadedInput, convictions: LoadedInput) -> 
     let cohort = cohort::build(&spec, &people)?;
     tracing::info!(members = cohort.members.len(), rows = convictions.rows(), "computing outcomes");
     let outcomes = outcomes::compute(&spec, &cohort, &convictions)?;
+    tracing::info!("outcomes computed");
     let totals = measures::group_totals(&cohort, &outcomes);
     for (g, group) in cohort.groups.iter().enumerate() {
         if totals[g].people == 0 {

@@ -301,6 +301,9 @@ pub enum StatementError {
     /// `_type` is not [`STATEMENT_TYPE_V1`].
     #[error("statement _type is {0:?}, expected {STATEMENT_TYPE_V1:?}")]
     Type(String),
+    /// `subject` is empty.
+    #[error("statement has no subjects")]
+    NoSubjects,
     /// `predicateType` is empty.
     #[error("statement predicateType is empty")]
     EmptyPredicateType,
@@ -331,12 +334,16 @@ impl Statement {
     }
 
     /// Parses a payload as an in-toto Statement v1: exactly the four Statement fields,
-    /// subjects with a sha256 digest, `_type` v1, a predicate type and an object
-    /// predicate. Subject names are checked by the caller.
+    /// `_type` v1, at least one subject, each with a sha256 digest, a predicate type and
+    /// an object predicate (the rules of in-toto-attestation's `Statement.validate`).
+    /// Subject names are checked by the caller.
     pub fn parse(bytes: &[u8]) -> Result<Statement, StatementError> {
         let statement: Statement = serde_json::from_slice(bytes)?;
         if statement.statement_type != STATEMENT_TYPE_V1 {
             return Err(StatementError::Type(statement.statement_type));
+        }
+        if statement.subject.is_empty() {
+            return Err(StatementError::NoSubjects);
         }
         if statement.predicate_type.is_empty() {
             return Err(StatementError::EmptyPredicateType);
@@ -658,7 +665,14 @@ mod tests {
             Statement::parse(no_sha.as_bytes()),
             Err(StatementError::Json(_))
         ));
-        let array_predicate = r#"{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"p","predicate":[]}"#;
+        let no_subjects = r#"{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"p","predicate":{}}"#;
+        assert!(matches!(
+            Statement::parse(no_subjects.as_bytes()),
+            Err(StatementError::NoSubjects)
+        ));
+        let array_predicate = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"a","digest":{{"sha256":"{digest}"}}}}],"predicateType":"p","predicate":[]}}"#
+        );
         assert!(matches!(
             Statement::parse(array_predicate.as_bytes()),
             Err(StatementError::PredicateNotObject)

@@ -353,7 +353,8 @@ mod tests {
         //        "keyval": {"public": "d75a9801...f707511a"}}
         //   hashlib.sha256(json.dumps(d, sort_keys=True,
         //                  separators=(",", ":")).encode()).hexdigest()
-        // and confirmed equal to securesystemslib's SSlibKey keyid for the same key.
+        // and confirmed equal to the keyid securesystemslib 1.6.0 computes for this key
+        // (SSlibKey.from_crypto / CryptoSigner), which also verified our envelopes.
         assert_eq!(
             keyid(&key),
             "74c181c7ad8a0855d4b55e44d2ba87aabdddb196832571f15f92fece332e4916"

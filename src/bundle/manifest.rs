@@ -35,8 +35,8 @@ pub const MANIFEST_VERSION: u32 = 1;
 /// }
 /// ```
 ///
-/// A value of this type has been checked: paths are safe, unique, free of case-variant
-/// collisions and sorted.
+/// [`Manifest::from_dir`] and [`Manifest::parse`] only return manifests whose paths are
+/// safe, unique, free of case-variant collisions and sorted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
     /// Always [`MANIFEST_VERSION`].

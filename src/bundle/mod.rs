@@ -226,6 +226,7 @@ pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOpti
     for (rel, bytes) in computed_files(audit) {
         write_file(root, &rel, &bytes)?;
     }
+    tracing::info!("evidence written");
     if opts.embed_inputs {
         fs::create_dir_all(root.join("inputs")).map_err(io_err(root))?;
         for input in [&audit.people, &audit.convictions] {
@@ -259,6 +260,7 @@ pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOpti
         finished_on: run.finished_on.clone(),
         invocation_id: run.invocation_id.clone(),
     });
+    tracing::info!("inputs copied; signing");
     verify::sign_bundle_dir(root, key, predicate).map_err(|e| BundleError::Sign(e.to_string()))?;
 
     // Install: rename into place (replacing an old bundle only with --force).

@@ -21,8 +21,8 @@ use crate::bundle::dsse::{
 };
 use crate::bundle::keys::{keyid, parse_public_key_pem, public_key_pem};
 use crate::bundle::manifest::{
-    bundle_file_path, entry_problems, walk, EntryProblem, Manifest, ManifestError, RawManifest,
-    RejectKind, MANIFEST_FILE, MANIFEST_VERSION,
+    bundle_file_path, check_bundle_path, entry_problems, walk, EntryProblem, Manifest,
+    ManifestError, RawManifest, RejectKind, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::digest::Sha256Digest;
 
@@ -260,6 +260,19 @@ struct DiskFile {
     size: u64,
 }
 
+/// What is on disk: every regular file hashed once, what may not be there, and the
+/// bytes of the three files verify parses.
+#[derive(Default)]
+struct Scan {
+    /// Regular files other than the attestation, by bundle path.
+    files: BTreeMap<String, DiskFile>,
+    /// Paths of symlinks, special files and non-UTF-8 names.
+    rejected: BTreeSet<String>,
+    attestation: Option<Vec<u8>>,
+    manifest: Option<Vec<u8>>,
+    signer_key: Option<Vec<u8>>,
+}
+
 /// Findings collected during one verification.
 #[derive(Default)]
 struct Findings(Vec<Finding>);
@@ -289,291 +302,28 @@ impl Findings {
 /// validly signed by the trusted key; its subjects are exactly the bundle's files other
 /// than itself, with matching SHA-256; `manifest.json` is a valid manifest listing
 /// exactly the files other than itself and the attestation, with matching SHA-256 and
-/// size. Files are hashed by streaming, once each.
+/// size. Content files are hashed by streaming, once each; the attestation, manifest
+/// and public key are read whole (with a size limit) and hashed from the bytes parsed.
 pub fn verify_bundle(
     dir: &Path,
     pinned: Option<&VerifyingKey>,
 ) -> Result<VerifiedBundle, VerifyFailure> {
     let mut findings = Findings::default();
-    match fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            findings.add(
-                FindingCode::BundleUnreadable,
-                "",
-                format_args!("{} is not a directory", dir.display()),
-            );
-            return Err(findings.into_failure());
-        }
-        Err(e) => {
-            findings.add(
-                FindingCode::BundleUnreadable,
-                "",
-                format_args!("cannot read bundle {}: {e}", dir.display()),
-            );
-            return Err(findings.into_failure());
-        }
-    }
-    let walked = match walk(dir, &[]) {
-        Ok(walked) => walked,
-        Err(e) => {
-            findings.add(
-                FindingCode::BundleUnreadable,
-                "",
-                format_args!("cannot walk bundle {}: {e}", dir.display()),
-            );
-            return Err(findings.into_failure());
-        }
+    let Some(scan) = scan_bundle(dir, &mut findings) else {
+        return Err(findings.into_failure());
     };
-
-    // 1. What is on disk.
-    let mut rejected: BTreeSet<&str> = BTreeSet::new();
-    for r in &walked.rejected {
-        rejected.insert(&r.path);
-        let kind = match r.kind {
-            RejectKind::Symlink => FindingCode::Symlink,
-            RejectKind::NotRegularFile => FindingCode::NotRegularFile,
-            RejectKind::NotUtf8 => FindingCode::PathUnsafe,
-        };
-        findings.add(
-            kind,
-            &r.path,
-            format_args!("{}; a bundle may only hold regular files", r.kind),
-        );
-    }
-    for problem in entry_problems(walked.files.iter().map(|f| f.path.as_str())) {
-        add_entry_problem(&mut findings, "the bundle directory", &problem);
-    }
-
-    let mut attestation_bytes = None;
-    let mut manifest_bytes = None;
-    let mut key_bytes = None;
-    let mut disk: BTreeMap<&str, DiskFile> = BTreeMap::new();
-    for file in &walked.files {
-        let path = file.path.as_str();
-        let on_disk = bundle_file_path(dir, path);
-        let cap = match path {
-            ATTESTATION_FILE | MANIFEST_FILE => Some(MAX_METADATA_BYTES),
-            SIGNER_KEY_FILE => Some(MAX_KEY_BYTES),
-            _ => None,
-        };
-        // The few files verify parses are read whole and hashed from the same bytes.
-        let hashed = match cap {
-            Some(cap) => read_capped(&on_disk, cap).map(|bytes| {
-                let disk_file = DiskFile {
-                    digest: Sha256Digest::of_bytes(&bytes),
-                    size: bytes.len() as u64,
-                };
-                match path {
-                    ATTESTATION_FILE => attestation_bytes = Some(bytes),
-                    MANIFEST_FILE => manifest_bytes = Some(bytes),
-                    _ => key_bytes = Some(bytes),
-                }
-                disk_file
-            }),
-            None => Sha256Digest::of_file(&on_disk).map(|(digest, size)| DiskFile { digest, size }),
-        };
-        match hashed {
-            Ok(disk_file) if path != ATTESTATION_FILE => {
-                disk.insert(path, disk_file);
-            }
-            Ok(_) => {}
-            Err(e) => findings.add(
-                FindingCode::FileUnreadable,
-                path,
-                format_args!("cannot read: {e}"),
-            ),
-        }
-    }
-
-    // 2. The envelope.
-    let envelope = match &attestation_bytes {
-        None => {
-            findings.add(
-                FindingCode::EnvelopeMalformed,
-                ATTESTATION_FILE,
-                "missing or not a readable regular file; the bundle is unsigned",
-            );
-            None
-        }
-        Some(bytes) => match Envelope::parse(bytes) {
-            Ok(envelope) => Some(envelope),
-            Err(e) => {
-                findings.add(FindingCode::EnvelopeMalformed, ATTESTATION_FILE, e);
-                None
-            }
-        },
-    };
-    if let Some(envelope) = &envelope {
-        if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
-            findings.add(
-                FindingCode::PayloadTypeUnexpected,
-                ATTESTATION_FILE,
-                format_args!(
-                    "payloadType is {:?}, expected {IN_TOTO_PAYLOAD_TYPE:?}",
-                    envelope.payload_type
-                ),
-            );
-        }
-    }
-
-    // 3. The signer and the signature.
-    let bundle_key = match &key_bytes {
-        None => {
-            findings.add(
-                FindingCode::SignerKeyMalformed,
-                SIGNER_KEY_FILE,
-                "missing or not a readable regular file",
-            );
-            None
-        }
-        Some(bytes) => match std::str::from_utf8(bytes)
-            .map_err(|_| "file is not UTF-8 text".to_string())
-            .and_then(|text| parse_public_key_pem(text).map_err(|e| e.to_string()))
-        {
-            Ok(key) => Some(key),
-            Err(e) => {
-                findings.add(FindingCode::SignerKeyMalformed, SIGNER_KEY_FILE, e);
-                None
-            }
-        },
-    };
-    if let (Some(pinned), Some(bundle_key)) = (pinned, &bundle_key) {
-        if pinned != bundle_key {
-            findings.add(
-                FindingCode::KeyNotTrusted,
-                SIGNER_KEY_FILE,
-                format_args!(
-                    "holds key {}, not the pinned key {}",
-                    keyid(bundle_key),
-                    keyid(pinned)
-                ),
-            );
-        }
-    }
+    let envelope = check_envelope(scan.attestation.as_deref(), &mut findings);
+    let bundle_key = check_signer_key(scan.signer_key.as_deref(), &mut findings);
     let trusted = pinned.or(bundle_key.as_ref());
-    if let (Some(envelope), Some(trusted)) = (&envelope, trusted) {
-        if let Err(problems) = envelope.verify(trusted) {
-            let signed_by_bundle_key = match (pinned, &bundle_key) {
-                (Some(pinned), Some(bundle_key)) if pinned != bundle_key => {
-                    envelope.verify(bundle_key).is_ok()
-                }
-                _ => false,
-            };
-            for problem in problems {
-                match problem {
-                    SignatureProblem::Malformed { .. } => {
-                        findings.add(FindingCode::EnvelopeMalformed, ATTESTATION_FILE, problem)
-                    }
-                    SignatureProblem::KeyidMismatch { .. } => {
-                        findings.add(FindingCode::KeyidMismatch, ATTESTATION_FILE, problem)
-                    }
-                    SignatureProblem::Invalid { .. } if signed_by_bundle_key => findings.add(
-                        FindingCode::KeyNotTrusted,
-                        ATTESTATION_FILE,
-                        format_args!(
-                            "signed by the key in {SIGNER_KEY_FILE} ({}), not by the pinned key {}",
-                            bundle_key.as_ref().map(keyid).unwrap_or_default(),
-                            keyid(trusted)
-                        ),
-                    ),
-                    SignatureProblem::Invalid { .. } => {
-                        findings.add(FindingCode::SignatureInvalid, ATTESTATION_FILE, problem)
-                    }
-                }
-            }
-        }
+    if let Some(envelope) = &envelope {
+        check_signature(envelope, pinned, bundle_key.as_ref(), &mut findings);
     }
-
-    // 4. The Statement and its subjects (checked even if the signature failed, so that
-    // the report says which files differ from what was signed).
+    // The subjects are compared with the files even if the signature failed, so that
+    // the report says which files differ from what was signed.
     let statement = envelope
         .as_ref()
-        .and_then(|envelope| envelope.payload_bytes().ok())
-        .and_then(|payload| match Statement::parse(&payload) {
-            Ok(statement) if statement.predicate_type == SLSA_PROVENANCE_V1 => Some(statement),
-            Ok(statement) => {
-                findings.add(
-                    FindingCode::StatementMalformed,
-                    ATTESTATION_FILE,
-                    format_args!(
-                        "predicateType is {:?}, expected {SLSA_PROVENANCE_V1:?}",
-                        statement.predicate_type
-                    ),
-                );
-                None
-            }
-            Err(e) => {
-                findings.add(FindingCode::StatementMalformed, ATTESTATION_FILE, e);
-                None
-            }
-        });
-    if let Some(statement) = &statement {
-        let listed = statement
-            .subject
-            .iter()
-            .map(|s| (s.name.as_str(), s.digest.sha256, None));
-        check_listing(
-            &mut findings,
-            "the attestation",
-            &[ATTESTATION_FILE],
-            listed,
-            &disk,
-            &rejected,
-        );
-    }
-
-    // 5. The manifest.
-    let manifest = match &manifest_bytes {
-        None => {
-            findings.add(
-                FindingCode::ManifestMalformed,
-                MANIFEST_FILE,
-                "missing or not a readable regular file",
-            );
-            None
-        }
-        Some(bytes) => match RawManifest::parse(bytes) {
-            Err(e) => {
-                findings.add(FindingCode::ManifestMalformed, MANIFEST_FILE, e);
-                None
-            }
-            Ok(raw) => {
-                if raw.manifest_version != MANIFEST_VERSION {
-                    findings.add(
-                        FindingCode::ManifestMalformed,
-                        MANIFEST_FILE,
-                        ManifestError::Version(raw.manifest_version),
-                    );
-                }
-                if let Some((a, b)) = raw.first_unsorted() {
-                    findings.add(
-                        FindingCode::ManifestMalformed,
-                        MANIFEST_FILE,
-                        format_args!("entries are not sorted by path: {b:?} comes after {a:?}"),
-                    );
-                }
-                let disk_without_manifest: BTreeMap<&str, &DiskFile> = disk
-                    .iter()
-                    .filter(|(path, _)| **path != MANIFEST_FILE)
-                    .map(|(path, file)| (*path, file))
-                    .collect();
-                let listed = raw
-                    .files
-                    .iter()
-                    .map(|e| (e.path.as_str(), e.sha256, Some(e.size)));
-                check_listing(
-                    &mut findings,
-                    MANIFEST_FILE,
-                    &[MANIFEST_FILE, ATTESTATION_FILE],
-                    listed,
-                    &disk_without_manifest,
-                    &rejected,
-                );
-                raw.check().ok()
-            }
-        },
-    };
+        .and_then(|envelope| check_statement(envelope, &scan, &mut findings));
+    let manifest = check_manifest(&scan, &mut findings);
 
     match (findings.0.is_empty(), trusted, statement, manifest) {
         (true, Some(signer), Some(statement), Some(manifest)) => Ok(VerifiedBundle {
@@ -599,39 +349,270 @@ pub fn verify_bundle(
     }
 }
 
-/// Anything that maps a bundle path to the file found there.
-trait DiskLookup {
-    fn file(&self, path: &str) -> Option<&DiskFile>;
-    fn paths(&self) -> Vec<&str>;
+/// Walks and hashes the bundle. `None` if the directory itself cannot be read.
+fn scan_bundle(dir: &Path, findings: &mut Findings) -> Option<Scan> {
+    let walked = match fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(format!("{} is not a directory", dir.display())),
+        Ok(_) => walk(dir, &[]).map_err(|e| format!("cannot walk bundle: {e}")),
+        Err(e) => Err(format!("cannot read bundle {}: {e}", dir.display())),
+    };
+    let walked = match walked {
+        Ok(walked) => walked,
+        Err(message) => {
+            findings.add(FindingCode::BundleUnreadable, "", message);
+            return None;
+        }
+    };
+
+    let mut scan = Scan::default();
+    const ONLY_FILES: &str = "a bundle may only hold regular files and directories";
+    for r in walked.rejected {
+        let (kind, rule) = match r.kind {
+            RejectKind::Symlink => (FindingCode::Symlink, ONLY_FILES),
+            RejectKind::NotRegularFile => (FindingCode::NotRegularFile, ONLY_FILES),
+            RejectKind::NotUtf8 => (FindingCode::PathUnsafe, "bundle paths must be UTF-8"),
+        };
+        findings.add(kind, &r.path, format_args!("{}; {rule}", r.kind));
+        scan.rejected.insert(r.path);
+    }
+    for problem in entry_problems(walked.files.iter().map(|f| f.path.as_str())) {
+        add_entry_problem(findings, "the bundle directory", &problem);
+    }
+
+    for file in walked.files {
+        let on_disk = bundle_file_path(dir, &file.path);
+        let cap = match file.path.as_str() {
+            ATTESTATION_FILE | MANIFEST_FILE => Some(MAX_METADATA_BYTES),
+            SIGNER_KEY_FILE => Some(MAX_KEY_BYTES),
+            _ => None,
+        };
+        let hashed = match cap {
+            None => Sha256Digest::of_file(&on_disk).map(|(digest, size)| DiskFile { digest, size }),
+            Some(cap) => read_capped(&on_disk, cap).map(|bytes| {
+                let hashed = DiskFile {
+                    digest: Sha256Digest::of_bytes(&bytes),
+                    size: bytes.len() as u64,
+                };
+                match file.path.as_str() {
+                    ATTESTATION_FILE => scan.attestation = Some(bytes),
+                    MANIFEST_FILE => scan.manifest = Some(bytes),
+                    _ => scan.signer_key = Some(bytes),
+                }
+                hashed
+            }),
+        };
+        match hashed {
+            Ok(_) if file.path == ATTESTATION_FILE => {}
+            Ok(hashed) => {
+                scan.files.insert(file.path, hashed);
+            }
+            Err(e) => findings.add(
+                FindingCode::FileUnreadable,
+                &file.path,
+                format_args!("cannot read: {e}"),
+            ),
+        }
+    }
+    Some(scan)
 }
 
-impl DiskLookup for BTreeMap<&str, DiskFile> {
-    fn file(&self, path: &str) -> Option<&DiskFile> {
-        self.get(path)
+/// Parses `attestation.dsse.json` and checks its payload type.
+fn check_envelope(bytes: Option<&[u8]>, findings: &mut Findings) -> Option<Envelope> {
+    let Some(bytes) = bytes else {
+        findings.add(
+            FindingCode::EnvelopeMalformed,
+            ATTESTATION_FILE,
+            "missing or not a readable regular file; the bundle is unsigned",
+        );
+        return None;
+    };
+    let envelope = match Envelope::parse(bytes) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            findings.add(FindingCode::EnvelopeMalformed, ATTESTATION_FILE, e);
+            return None;
+        }
+    };
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        findings.add(
+            FindingCode::PayloadTypeUnexpected,
+            ATTESTATION_FILE,
+            format_args!(
+                "payloadType is {:?}, expected {IN_TOTO_PAYLOAD_TYPE:?}",
+                envelope.payload_type
+            ),
+        );
     }
-    fn paths(&self) -> Vec<&str> {
-        self.keys().copied().collect()
+    Some(envelope)
+}
+
+/// Parses `signer.pub.pem`.
+fn check_signer_key(bytes: Option<&[u8]>, findings: &mut Findings) -> Option<VerifyingKey> {
+    let Some(bytes) = bytes else {
+        findings.add(
+            FindingCode::SignerKeyMalformed,
+            SIGNER_KEY_FILE,
+            "missing or not a readable regular file",
+        );
+        return None;
+    };
+    let parsed = std::str::from_utf8(bytes)
+        .map_err(|_| "file is not UTF-8 text".to_string())
+        .and_then(|text| parse_public_key_pem(text).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(key) => Some(key),
+        Err(e) => {
+            findings.add(FindingCode::SignerKeyMalformed, SIGNER_KEY_FILE, e);
+            None
+        }
     }
 }
 
-impl DiskLookup for BTreeMap<&str, &DiskFile> {
-    fn file(&self, path: &str) -> Option<&DiskFile> {
-        self.get(path).copied()
+/// Checks the signature under the trusted key: the pinned one if any, else the
+/// bundle's own. With a pinned key, a bundle key that differs from it, or a signature
+/// that verifies only under the bundle key, is `key-not-trusted`.
+fn check_signature(
+    envelope: &Envelope,
+    pinned: Option<&VerifyingKey>,
+    bundle_key: Option<&VerifyingKey>,
+    findings: &mut Findings,
+) {
+    let untrusted_bundle_key = match (pinned, bundle_key) {
+        (Some(pinned), Some(bundle_key)) if pinned != bundle_key => {
+            findings.add(
+                FindingCode::KeyNotTrusted,
+                SIGNER_KEY_FILE,
+                format_args!(
+                    "holds key {}, not the pinned key {}",
+                    keyid(bundle_key),
+                    keyid(pinned)
+                ),
+            );
+            Some(bundle_key)
+        }
+        _ => None,
+    };
+    let Some(trusted) = pinned.or(bundle_key) else {
+        return; // No key to verify with; already reported.
+    };
+    let Err(problems) = envelope.verify(trusted) else {
+        return;
+    };
+    let signed_by_untrusted_key = untrusted_bundle_key.filter(|key| envelope.verify(key).is_ok());
+    for problem in problems {
+        match problem {
+            SignatureProblem::Malformed { .. } => {
+                findings.add(FindingCode::EnvelopeMalformed, ATTESTATION_FILE, problem)
+            }
+            SignatureProblem::KeyidMismatch { .. } => {
+                findings.add(FindingCode::KeyidMismatch, ATTESTATION_FILE, problem)
+            }
+            SignatureProblem::Invalid { .. } => match signed_by_untrusted_key {
+                Some(key) => findings.add(
+                    FindingCode::KeyNotTrusted,
+                    ATTESTATION_FILE,
+                    format_args!(
+                        "signed by the key in {SIGNER_KEY_FILE} ({}), not by the pinned key {}",
+                        keyid(key),
+                        keyid(trusted)
+                    ),
+                ),
+                None => findings.add(FindingCode::SignatureInvalid, ATTESTATION_FILE, problem),
+            },
+        }
     }
-    fn paths(&self) -> Vec<&str> {
-        self.keys().copied().collect()
+}
+
+/// Parses the payload as a Statement and compares its subjects with the files.
+fn check_statement(envelope: &Envelope, scan: &Scan, findings: &mut Findings) -> Option<Statement> {
+    // An undecodable payload has already been reported by `Envelope::parse`.
+    let payload = envelope.payload_bytes().ok()?;
+    let statement = match Statement::parse(&payload) {
+        Ok(statement) => statement,
+        Err(e) => {
+            findings.add(FindingCode::StatementMalformed, ATTESTATION_FILE, e);
+            return None;
+        }
+    };
+    if statement.predicate_type != SLSA_PROVENANCE_V1 {
+        findings.add(
+            FindingCode::StatementMalformed,
+            ATTESTATION_FILE,
+            format_args!(
+                "predicateType is {:?}, expected {SLSA_PROVENANCE_V1:?}",
+                statement.predicate_type
+            ),
+        );
+        return None;
     }
+    let listed = statement
+        .subject
+        .iter()
+        .map(|s| (s.name.as_str(), s.digest.sha256, None));
+    check_listing(
+        findings,
+        "the attestation",
+        &[ATTESTATION_FILE],
+        listed,
+        scan,
+    );
+    Some(statement)
+}
+
+/// Parses `manifest.json` and compares its entries with the files.
+fn check_manifest(scan: &Scan, findings: &mut Findings) -> Option<Manifest> {
+    let Some(bytes) = &scan.manifest else {
+        findings.add(
+            FindingCode::ManifestMalformed,
+            MANIFEST_FILE,
+            "missing or not a readable regular file",
+        );
+        return None;
+    };
+    let raw = match RawManifest::parse(bytes) {
+        Ok(raw) => raw,
+        Err(e) => {
+            findings.add(FindingCode::ManifestMalformed, MANIFEST_FILE, e);
+            return None;
+        }
+    };
+    if raw.manifest_version != MANIFEST_VERSION {
+        findings.add(
+            FindingCode::ManifestMalformed,
+            MANIFEST_FILE,
+            ManifestError::Version(raw.manifest_version),
+        );
+    }
+    if let Some((a, b)) = raw.first_unsorted() {
+        findings.add(
+            FindingCode::ManifestMalformed,
+            MANIFEST_FILE,
+            format_args!("entries are not sorted by path: {b:?} comes after {a:?}"),
+        );
+    }
+    let listed = raw
+        .files
+        .iter()
+        .map(|e| (e.path.as_str(), e.sha256, Some(e.size)));
+    check_listing(
+        findings,
+        MANIFEST_FILE,
+        &[MANIFEST_FILE, ATTESTATION_FILE],
+        listed,
+        scan,
+    );
+    raw.check().ok()
 }
 
 /// Compares a listing (attestation subjects or manifest entries: path, digest, and
-/// size if listed) with the files on disk that it must cover exactly.
+/// size if listed) with the files on disk, which it must cover exactly, except the
+/// `reserved` files it cannot cover.
 fn check_listing<'a>(
     findings: &mut Findings,
     lister: &str,
     reserved: &[&str],
     listed: impl Iterator<Item = (&'a str, Sha256Digest, Option<u64>)>,
-    disk: &impl DiskLookup,
-    rejected: &BTreeSet<&str>,
+    scan: &Scan,
 ) {
     let listed: Vec<_> = listed.collect();
     for problem in entry_problems(listed.iter().map(|(path, ..)| *path)) {
@@ -639,7 +620,8 @@ fn check_listing<'a>(
     }
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for &(path, digest, size) in &listed {
-        if !seen.insert(path) || crate::bundle::manifest::check_bundle_path(path).is_err() {
+        // Duplicates and unsafe paths were reported above.
+        if !seen.insert(path) || check_bundle_path(path).is_err() {
             continue;
         }
         if reserved.contains(&path) {
@@ -650,8 +632,9 @@ fn check_listing<'a>(
             );
             continue;
         }
-        let Some(file) = disk.file(path) else {
-            if !rejected.contains(path) {
+        let Some(file) = scan.files.get(path) else {
+            // A symlink or special file in its place has been reported already.
+            if !scan.rejected.contains(path) {
                 findings.add(
                     FindingCode::FileMissing,
                     path,
@@ -677,8 +660,8 @@ fn check_listing<'a>(
             }
         }
     }
-    for path in disk.paths() {
-        if !seen.contains(path) {
+    for path in scan.files.keys() {
+        if !seen.contains(path.as_str()) && !reserved.contains(&path.as_str()) {
             findings.add(
                 FindingCode::FileUnexpected,
                 path,
