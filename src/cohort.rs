@@ -28,47 +28,102 @@ pub struct Group {
     pub role: GroupRole,
 }
 
+/// Person ids of the people input, one per row, stored in one buffer.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Ids {
+    fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    /// The id of people row `i` (0-based).
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
 /// One eligible person in one group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
     /// Index into [`CohortResult::groups`].
     pub group: usize,
-    pub person_id: String,
+    /// 0-based row of the people input (index into [`CohortResult::ids`]).
+    pub person: usize,
     pub index_date: Day,
-    /// 1-based data row of the people input.
-    pub row: usize,
 }
 
-/// Whether a ledger row is in the cohort.
+/// Why a people row is not in the cohort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Eligible,
-    Excluded,
+pub enum Exclusion {
+    /// No index date.
+    IndexDateMissing,
+    /// Index date in no period.
+    OutsidePeriods,
+    /// Failed the include rule with this index.
+    Include(usize),
+    /// Matched the exclude rule with this index.
+    Exclude(usize),
+    /// A later index event of a person already in the period.
+    RepeatIndex,
+}
+
+impl Exclusion {
+    /// Rule id and reason, for ledgers and results.
+    pub fn describe<'a>(&self, spec: &'a AuditSpec) -> (&'a str, &'a str) {
+        match self {
+            Exclusion::IndexDateMissing => (INDEX_DATE_MISSING, "no index date in the data"),
+            Exclusion::OutsidePeriods => (
+                OUTSIDE_PERIODS,
+                "index date outside every cohort and baseline period",
+            ),
+            Exclusion::Include(i) => {
+                let r = &spec.cohort.include[*i];
+                (r.id.as_str(), r.reason.as_str())
+            }
+            Exclusion::Exclude(i) => {
+                let r = &spec.cohort.exclude[*i];
+                (r.id.as_str(), r.reason.as_str())
+            }
+            Exclusion::RepeatIndex => (REPEAT_INDEX, REPEAT_REASON),
+        }
+    }
 }
 
 /// One row of the people input and what became of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerEntry {
-    /// 1-based data row.
-    pub row: usize,
-    pub person_id: String,
     pub index_date: Option<Day>,
     /// Group the index date falls in, if any.
     pub group: Option<usize>,
-    pub status: Status,
-    /// Rule id that excluded the row (empty when eligible).
-    pub rule: String,
-    /// The rule's reason (empty when eligible).
-    pub reason: String,
+    /// `None` when the row is in the cohort.
+    pub excluded: Option<Exclusion>,
 }
 
 /// The cohort stage's output.
 #[derive(Debug, Clone)]
 pub struct CohortResult {
     pub groups: Vec<Group>,
-    /// Eligible people, sorted by group then person id.
+    /// Person id of every people row.
+    pub ids: Ids,
+    /// Eligible people, by group then people row.
     pub members: Vec<Member>,
-    /// Every people row, in file order.
+    /// Every people row, in file order (row `i + 1` is `ledger[i]`).
     pub ledger: Vec<LedgerEntry>,
 }
 
@@ -81,42 +136,60 @@ pub struct ExclusionCount {
 }
 
 impl CohortResult {
+    /// The person id of a member.
+    pub fn person_id(&self, m: &Member) -> &str {
+        self.ids.get(m.person)
+    }
+
     /// Rows outside every group, by rule (index date missing, outside periods).
     pub fn unassigned_counts(&self) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
         for e in self.ledger.iter().filter(|e| e.group.is_none()) {
-            *m.entry(e.rule.clone()).or_insert(0) += 1;
+            let rule = match e.excluded {
+                Some(Exclusion::IndexDateMissing) => INDEX_DATE_MISSING,
+                _ => OUTSIDE_PERIODS,
+            };
+            *m.entry(rule.to_string()).or_insert(0) += 1;
         }
         m
     }
 
+    /// Rows whose index date falls in a group.
+    pub fn group_rows(&self, group: usize) -> u64 {
+        self.ledger.iter().filter(|e| e.group == Some(group)).count() as u64
+    }
+
     /// Rows in one group: (eligible, exclusions by rule in the order rules are applied).
     pub fn group_counts(&self, spec: &AuditSpec, group: usize) -> (u64, Vec<ExclusionCount>) {
+        let n_inc = spec.cohort.include.len();
+        let n_exc = spec.cohort.exclude.len();
+        let mut counts = vec![0u64; n_inc + n_exc + 1];
         let mut eligible = 0;
-        let mut by_rule: HashMap<&str, u64> = HashMap::new();
         for e in self.ledger.iter().filter(|e| e.group == Some(group)) {
-            match e.status {
-                Status::Eligible => eligible += 1,
-                Status::Excluded => *by_rule.entry(e.rule.as_str()).or_insert(0) += 1,
+            match e.excluded {
+                None => eligible += 1,
+                Some(Exclusion::Include(i)) => counts[i] += 1,
+                Some(Exclusion::Exclude(i)) => counts[n_inc + i] += 1,
+                Some(Exclusion::RepeatIndex) => counts[n_inc + n_exc] += 1,
+                Some(_) => {}
             }
         }
-        let mut order: Vec<(&str, &str)> = spec
-            .cohort
-            .include
+        let mut kinds: Vec<Exclusion> = (0..n_inc).map(Exclusion::Include).collect();
+        kinds.extend((0..n_exc).map(Exclusion::Exclude));
+        kinds.push(Exclusion::RepeatIndex);
+        let out = kinds
             .iter()
-            .chain(spec.cohort.exclude.iter())
-            .map(|r| (r.id.as_str(), r.reason.as_str()))
-            .collect();
-        order.push((REPEAT_INDEX, REPEAT_REASON));
-        let counts = order
-            .into_iter()
-            .map(|(rule, reason)| ExclusionCount {
-                rule: rule.to_string(),
-                reason: reason.to_string(),
-                count: by_rule.get(rule).copied().unwrap_or(0),
+            .zip(counts)
+            .map(|(k, count)| {
+                let (rule, reason) = k.describe(spec);
+                ExclusionCount {
+                    rule: rule.to_string(),
+                    reason: reason.to_string(),
+                    count,
+                }
             })
             .collect();
-        (eligible, counts)
+        (eligible, out)
     }
 }
 
@@ -130,10 +203,8 @@ pub fn rule_column<'a>(input: &'a InputSpec, rule: &'a Rule) -> &'a str {
 /// Evaluates one rule condition on one cell. Numeric conditions on a non-numeric value
 /// are an error for the caller to place.
 pub fn condition_holds(condition: &Condition, value: Option<&str>) -> Result<bool, String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty());
-    let numeric = |v: &str| {
-        Ratio::parse_decimal(v).map_err(|_| format!("{v:?} is not a number"))
-    };
+    let value = value.map(str::trim_ascii).filter(|v| !v.is_empty());
+    let numeric = |v: &str| Ratio::parse_decimal(v).map_err(|_| format!("{v:?} is not a number"));
     Ok(match condition {
         Condition::Equals(x) => value == Some(x.as_str()),
         Condition::NotEquals(x) => value.is_some_and(|v| v != x),
@@ -187,57 +258,47 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
         })
         .collect();
     let id_col = input.column("person_id");
-    let ids = people.text(id_col)?;
+    let raw_ids = people.text(id_col)?;
     let index_dates = people.dates(input.column("index_date"), &input.date_format)?;
-    let rules: Vec<(&Rule, bool, Vec<Option<&str>>)> = {
-        let mut v = Vec::new();
-        for rule in &spec.cohort.include {
-            v.push((rule, true, people.text(rule_column(input, rule))?));
-        }
-        for rule in &spec.cohort.exclude {
-            v.push((rule, false, people.text(rule_column(input, rule))?));
-        }
-        v
-    };
+    let mut rules: Vec<(&Rule, Exclusion, Vec<Option<&str>>)> = Vec::new();
+    for (i, rule) in spec.cohort.include.iter().enumerate() {
+        rules.push((rule, Exclusion::Include(i), people.text(rule_column(input, rule))?));
+    }
+    for (i, rule) in spec.cohort.exclude.iter().enumerate() {
+        rules.push((rule, Exclusion::Exclude(i), people.text(rule_column(input, rule))?));
+    }
 
-    let mut ledger = Vec::with_capacity(ids.len());
-    for (i, id) in ids.iter().enumerate() {
-        let person_id = match id.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => s.to_string(),
+    let mut ids = Ids::default();
+    let mut ledger = Vec::with_capacity(raw_ids.len());
+    for (i, id) in raw_ids.iter().enumerate() {
+        match id.map(str::trim_ascii).filter(|s| !s.is_empty()) {
+            Some(s) => ids.push(s),
             None => {
                 return Err(people.bad_value(
                     i,
                     id_col,
                     "person id is missing".into(),
-                    "every row of the people input needs an id; remove or complete the row"
-                        .into(),
+                    "every row of the people input needs an id; remove or complete the row".into(),
                 ))
             }
-        };
+        }
         let mut entry = LedgerEntry {
-            row: i + 1,
-            person_id,
             index_date: index_dates[i],
             group: None,
-            status: Status::Excluded,
-            rule: String::new(),
-            reason: String::new(),
+            excluded: None,
         };
         let Some(day) = index_dates[i] else {
-            entry.rule = INDEX_DATE_MISSING.into();
-            entry.reason = "no index date in the data".into();
+            entry.excluded = Some(Exclusion::IndexDateMissing);
             ledger.push(entry);
             continue;
         };
         entry.group = groups.iter().position(|g| g.period.contains(day));
         if entry.group.is_none() {
-            entry.rule = OUTSIDE_PERIODS.into();
-            entry.reason = "index date outside every cohort and baseline period".into();
+            entry.excluded = Some(Exclusion::OutsidePeriods);
             ledger.push(entry);
             continue;
         }
-        let mut excluded_by = None;
-        for (rule, is_include, values) in &rules {
+        for (rule, kind, values) in &rules {
             let holds = condition_holds(&rule.condition, values[i]).map_err(|problem| {
                 people.bad_value(
                     i,
@@ -246,17 +307,11 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
                     format!("rule {:?} compares numbers; fix the value or the rule", rule.id),
                 )
             })?;
-            if holds != *is_include {
-                excluded_by = Some(*rule);
+            let is_include = matches!(kind, Exclusion::Include(_));
+            if holds != is_include {
+                entry.excluded = Some(*kind);
                 break;
             }
-        }
-        match excluded_by {
-            Some(rule) => {
-                entry.rule = rule.id.clone();
-                entry.reason = rule.reason.clone();
-            }
-            None => entry.status = Status::Eligible,
         }
         ledger.push(entry);
     }
@@ -265,30 +320,30 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
     let mut first: HashMap<(usize, &str), usize> = HashMap::new();
     let mut repeats = Vec::new();
     for (k, e) in ledger.iter().enumerate() {
-        if e.status != Status::Eligible {
+        let (None, Some(g), Some(day)) = (e.excluded, e.group, e.index_date) else {
             continue;
-        }
-        let Some(g) = e.group else { continue };
-        let key = (g, e.person_id.as_str());
+        };
+        let key = (g, ids.get(k));
         match first.get(&key) {
             None => {
                 first.insert(key, k);
             }
             Some(&prev) => {
-                let p = &ledger[prev];
                 if spec.cohort.repeat_index == RepeatIndex::Error {
                     return Err(people.bad_value(
-                        e.row - 1,
+                        k,
                         id_col,
                         format!(
                             "person {:?} has another index event in period {:?} (row {})",
-                            e.person_id, groups[g].period.name, p.row
+                            ids.get(k),
+                            groups[g].period.name,
+                            prev + 1
                         ),
                         "set cohort.repeat_index = \"first\" to keep each person's first index event, or fix the extract".into(),
                     ));
                 }
-                let later_is_new = (e.index_date, e.row) < (p.index_date, p.row);
-                if later_is_new {
+                let this_is_earlier = Some(day) < ledger[prev].index_date;
+                if this_is_earlier {
                     first.insert(key, k);
                     repeats.push(prev);
                 } else {
@@ -297,28 +352,28 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
             }
         }
     }
+    drop(first);
     for k in repeats {
-        let e = &mut ledger[k];
-        e.status = Status::Excluded;
-        e.rule = REPEAT_INDEX.into();
-        e.reason = REPEAT_REASON.into();
+        ledger[k].excluded = Some(Exclusion::RepeatIndex);
     }
 
     let mut members: Vec<Member> = ledger
         .iter()
-        .filter(|e| e.status == Status::Eligible)
-        .filter_map(|e| {
-            Some(Member {
-                group: e.group?,
-                person_id: e.person_id.clone(),
-                index_date: e.index_date?,
-                row: e.row,
-            })
+        .enumerate()
+        .filter_map(|(k, e)| match (e.excluded, e.group, e.index_date) {
+            (None, Some(group), Some(index_date)) => Some(Member {
+                group,
+                person: k,
+                index_date,
+            }),
+            _ => None,
         })
         .collect();
-    members.sort_by(|a, b| (a.group, &a.person_id).cmp(&(b.group, &b.person_id)));
+    // Period order, then file order: a total order fixed by the input bytes.
+    members.sort_by_key(|m| m.group);
     Ok(CohortResult {
         groups,
+        ids,
         members,
         ledger,
     })

@@ -6,14 +6,16 @@
 //! minor units, and nothing from the clock, the host or the file system's absolute paths.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cohort::{ExclusionCount, Status};
-use crate::dates::format_day;
+use crate::cohort::ExclusionCount;
+use crate::dates::{format_day, push_day};
 use crate::decision::{Evaluation, POOLED};
 use crate::exact::{minor_to_decimal, Ratio};
 use crate::measures::{measure_name, Totals};
+use crate::outcomes::Disposition;
 use crate::pipeline::Audit;
 use crate::spec::{
     Comparator, Contract, CountingUnit, DuplicatePolicy, GroupRole, InputFormat, Measure,
@@ -352,8 +354,7 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
                         role: group.role,
                         from: format_day(group.period.from),
                         to: format_day(group.period.to),
-                        rows: audit.cohort.ledger.iter().filter(|e| e.group == Some(g)).count()
-                            as u64,
+                        rows: audit.cohort.group_rows(g),
                         eligible,
                         excluded: excluded.into_iter().map(ExclusionOut::from).collect(),
                     }
@@ -368,7 +369,7 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
                 .enumerate()
                 .map(|(g, group)| DispositionSummary {
                     period: group.period.name.clone(),
-                    dispositions: audit.outcomes.disposition_counts(&audit.cohort, g),
+                    dispositions: audit.outcomes.disposition_counts(spec, &audit.cohort, g),
                 })
                 .collect(),
         },
@@ -443,112 +444,165 @@ pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn push_row(out: &mut String, fields: &[&str]) {
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&csv_field(f));
+fn push_field(out: &mut Vec<u8>, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.extend_from_slice(csv_field(s).as_bytes());
+    } else {
+        out.extend_from_slice(s.as_bytes());
     }
-    out.push('\n');
+}
+
+fn push_num(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn push_opt_day(out: &mut Vec<u8>, day: Option<crate::dates::Day>) {
+    if let Some(d) = day {
+        push_day(out, d);
+    }
+}
+
+/// Buffered rows are flushed to the writer in blocks of this size.
+const FLUSH_AT: usize = 1 << 20;
+
+fn flush_if_full(out: &mut Vec<u8>, w: &mut dyn Write) -> std::io::Result<()> {
+    if out.len() >= FLUSH_AT {
+        w.write_all(out)?;
+        out.clear();
+    }
+    Ok(())
 }
 
 /// tables/cohort.csv: every people row, in file order, with its status and rule.
-pub fn cohort_csv(audit: &Audit) -> Vec<u8> {
-    let mut out = String::new();
-    push_row(&mut out, &["row", "person_id", "index_date", "period", "status", "rule", "reason"]);
-    for e in &audit.cohort.ledger {
-        let row = e.row.to_string();
-        let date = e.index_date.map(format_day).unwrap_or_default();
-        let period = e
-            .group
-            .map(|g| audit.cohort.groups[g].period.name.as_str())
-            .unwrap_or("");
-        let status = match e.status {
-            Status::Eligible => "eligible",
-            Status::Excluded => "excluded",
-        };
-        push_row(&mut out, &[&row, &e.person_id, &date, period, status, &e.rule, &e.reason]);
+pub fn write_cohort_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let spec = &audit.spec;
+    let mut out = Vec::with_capacity(FLUSH_AT + 4096);
+    out.extend_from_slice(b"row,person_id,index_date,period,status,rule,reason\n");
+    for (i, e) in audit.cohort.ledger.iter().enumerate() {
+        push_num(&mut out, i as u64 + 1);
+        out.push(b',');
+        push_field(&mut out, audit.cohort.ids.get(i));
+        out.push(b',');
+        push_opt_day(&mut out, e.index_date);
+        out.push(b',');
+        if let Some(g) = e.group {
+            push_field(&mut out, &audit.cohort.groups[g].period.name);
+        }
+        match e.excluded {
+            None => out.extend_from_slice(b",eligible,,\n"),
+            Some(x) => {
+                let (rule, reason) = x.describe(spec);
+                out.extend_from_slice(b",excluded,");
+                push_field(&mut out, rule);
+                out.push(b',');
+                push_field(&mut out, reason);
+                out.push(b'\n');
+            }
+        }
+        flush_if_full(&mut out, w)?;
     }
-    out.into_bytes()
+    w.write_all(&out)
 }
 
-/// tables/outcomes.csv: one row per eligible person, by period then person id.
-pub fn outcomes_csv(audit: &Audit) -> Vec<u8> {
-    let mut out = String::new();
-    push_row(
-        &mut out,
-        &[
-            "period", "person_id", "index_date", "window_end", "lag_end", "reoffender",
-            "offences", "conviction_events", "first_offence_date", "days_to_first",
-        ],
-    );
+/// tables/outcomes.csv: one row per eligible person, by period then people row.
+pub fn write_outcomes_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(FLUSH_AT + 4096);
+    out.extend_from_slice(b"period,person_id,index_date,window_end,lag_end,reoffender,offences,conviction_events,first_offence_date,days_to_first\n");
     for (m, p) in audit.cohort.members.iter().zip(&audit.outcomes.people) {
-        let first = p.first_offence.map(format_day).unwrap_or_default();
-        let days = p
-            .first_offence
-            .map(|d| (d - m.index_date).to_string())
-            .unwrap_or_default();
-        push_row(
-            &mut out,
-            &[
-                &audit.cohort.groups[m.group].period.name,
-                &m.person_id,
-                &format_day(m.index_date),
-                &format_day(p.window_end),
-                &format_day(p.lag_end),
-                if p.reoffended() { "1" } else { "0" },
-                &p.offences.to_string(),
-                &p.events.to_string(),
-                &first,
-                &days,
-            ],
-        );
+        push_field(&mut out, &audit.cohort.groups[m.group].period.name);
+        out.push(b',');
+        push_field(&mut out, audit.cohort.person_id(m));
+        out.push(b',');
+        push_day(&mut out, m.index_date);
+        out.push(b',');
+        push_day(&mut out, p.window_end);
+        out.push(b',');
+        push_day(&mut out, p.lag_end);
+        out.extend_from_slice(if p.reoffended() { b",1," } else { b",0," });
+        push_num(&mut out, p.offences);
+        out.push(b',');
+        push_num(&mut out, p.events);
+        out.push(b',');
+        push_opt_day(&mut out, p.first_offence);
+        out.push(b',');
+        if let Some(first) = p.first_offence {
+            push_num(&mut out, u64::try_from(first - m.index_date).unwrap_or(0));
+        }
+        out.push(b'\n');
+        flush_if_full(&mut out, w)?;
     }
-    out.into_bytes()
+    w.write_all(&out)
 }
 
-/// tables/convictions.csv: every conviction row of an eligible person and its disposition.
-pub fn convictions_csv(audit: &Audit) -> Vec<u8> {
-    let mut out = String::new();
-    push_row(
-        &mut out,
-        &[
-            "period", "person_id", "row", "offence_date", "sanction_date", "sanction",
-            "appearance_id", "disposition",
-        ],
-    );
-    for r in &audit.outcomes.rows {
-        let m = &audit.cohort.members[r.member];
-        let sanction = match r.sanction {
-            Sanction::Conviction => "conviction",
-            Sanction::Caution => "caution",
-        };
-        push_row(
-            &mut out,
-            &[
-                &audit.cohort.groups[m.group].period.name,
-                &m.person_id,
-                &r.row.to_string(),
-                &r.offence_date.map(format_day).unwrap_or_default(),
-                &r.sanction_date.map(format_day).unwrap_or_default(),
-                sanction,
-                r.appearance.as_deref().unwrap_or(""),
-                &r.disposition.code(),
-            ],
-        );
+/// tables/convictions.csv: every conviction row of an eligible person and its
+/// disposition, by period and people row, then conviction row. Other columns of the row are in the
+/// input at that row number.
+pub fn write_convictions_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let rules = &audit.spec.outcome.exclude;
+    let codes: Vec<String> = (0..rules.len())
+        .map(|i| Disposition::Rule(i).code(rules))
+        .collect();
+    let mut out = Vec::with_capacity(FLUSH_AT + 4096);
+    out.extend_from_slice(b"period,person_id,row,offence_date,sanction_date,disposition\n");
+    let o = &audit.outcomes;
+    for r in &o.rows {
+        let m = &audit.cohort.members[r.member as usize];
+        push_field(&mut out, &audit.cohort.groups[m.group].period.name);
+        out.push(b',');
+        push_field(&mut out, audit.cohort.person_id(m));
+        out.push(b',');
+        push_num(&mut out, u64::from(r.row) + 1);
+        out.push(b',');
+        push_opt_day(&mut out, o.offence_dates[r.row as usize]);
+        out.push(b',');
+        push_opt_day(&mut out, o.sanction_dates[r.row as usize]);
+        out.push(b',');
+        match r.disposition {
+            Disposition::Rule(i) => push_field(&mut out, &codes[i]),
+            d => out.extend_from_slice(d.code(rules).as_bytes()),
+        }
+        out.push(b'\n');
+        flush_if_full(&mut out, w)?;
     }
-    out.into_bytes()
+    w.write_all(&out)
 }
 
-/// Every evidence file computed from the audit, by bundle path, in path order.
-pub fn evidence_files(audit: &Audit) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    files.insert("results.json".to_string(), results_json(audit));
-    files.insert("tables/cohort.csv".to_string(), cohort_csv(audit));
-    files.insert("tables/outcomes.csv".to_string(), outcomes_csv(audit));
-    files.insert("tables/convictions.csv".to_string(), convictions_csv(audit));
-    files
+/// Bundle paths of the computed evidence files, in path order.
+pub const EVIDENCE_FILES: [&str; 4] = [
+    "results.json",
+    "tables/cohort.csv",
+    "tables/convictions.csv",
+    "tables/outcomes.csv",
+];
+
+/// Writes one evidence file (named as in [`EVIDENCE_FILES`]).
+pub fn write_evidence(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::Result<()> {
+    match path {
+        "results.json" => w.write_all(&results_json(audit)),
+        "tables/cohort.csv" => write_cohort_csv(audit, w),
+        "tables/convictions.csv" => write_convictions_csv(audit, w),
+        "tables/outcomes.csv" => write_outcomes_csv(audit, w),
+        other => Err(std::io::Error::other(format!("no evidence file {other}"))),
+    }
+}
+
+/// One evidence file's bytes, in memory.
+pub fn evidence_bytes(audit: &Audit, path: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_evidence(audit, path, &mut out);
+    out
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //!   29 August), with the same end rule.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 
 use crate::cohort::{condition_holds, CohortResult};
 use crate::data::{DataError, LoadedInput};
@@ -20,7 +21,7 @@ use crate::dates::{add_months, Day};
 use crate::spec::{AuditSpec, CountingUnit, DuplicatePolicy, Rule, Sanction, WindowEnd};
 
 /// What became of one conviction row for one cohort member, in the order the checks run.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Disposition {
     /// The offence or sanction date is missing.
     MissingDate,
@@ -28,8 +29,8 @@ pub enum Disposition {
     Duplicate,
     /// A sanction the spec does not count (e.g. a caution when only convictions count).
     SanctionNotCounted,
-    /// Removed by an `[outcome] exclude` rule (its id).
-    Rule(String),
+    /// Removed by the `[outcome] exclude` rule with this index.
+    Rule(usize),
     /// Offence committed before the index date.
     BeforeIndex,
     /// Offence committed after the follow-up window.
@@ -43,13 +44,13 @@ pub enum Disposition {
 }
 
 impl Disposition {
-    /// Stable code written to tables and results.
-    pub fn code(&self) -> String {
+    /// Stable code written to tables and results (`rule:<id>` for exclude rules).
+    pub fn code(&self, rules: &[Rule]) -> String {
         match self {
             Disposition::MissingDate => "missing-date".into(),
             Disposition::Duplicate => "duplicate".into(),
             Disposition::SanctionNotCounted => "sanction-not-counted".into(),
-            Disposition::Rule(id) => format!("rule:{id}"),
+            Disposition::Rule(i) => format!("rule:{}", rules.get(*i).map(|r| r.id.as_str()).unwrap_or("?")),
             Disposition::BeforeIndex => "before-index".into(),
             Disposition::OutsideWindow => "outside-window".into(),
             Disposition::SanctionBeforeOffence => "sanction-before-offence".into(),
@@ -60,21 +61,17 @@ impl Disposition {
 }
 
 /// One conviction row evaluated for one member.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowOutcome {
     /// Index into the members list.
-    pub member: usize,
-    /// 1-based data row of the convictions input.
-    pub row: usize,
-    pub offence_date: Option<Day>,
-    pub sanction_date: Option<Day>,
-    pub sanction: Sanction,
-    pub appearance: Option<String>,
+    pub member: u32,
+    /// 0-based data row of the convictions input.
+    pub row: u32,
     pub disposition: Disposition,
 }
 
 /// Outcome of one cohort member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PersonOutcome {
     pub window_end: Day,
     pub lag_end: Day,
@@ -112,18 +109,23 @@ pub struct OutcomesResult {
     pub rows_not_in_audit: u64,
     /// Total conviction rows read.
     pub rows_total: u64,
+    /// Offence and sanction dates of every conviction row (for tables).
+    pub offence_dates: Vec<Option<Day>>,
+    pub sanction_dates: Vec<Option<Day>>,
 }
 
 impl OutcomesResult {
     /// Row dispositions per group, by code.
-    pub fn disposition_counts(&self, cohort: &CohortResult, group: usize) -> BTreeMap<String, u64> {
-        let mut m = BTreeMap::new();
+    pub fn disposition_counts(&self, spec: &AuditSpec, cohort: &CohortResult, group: usize) -> BTreeMap<String, u64> {
+        let mut by: BTreeMap<Disposition, u64> = BTreeMap::new();
         for r in &self.rows {
-            if cohort.members[r.member].group == group {
-                *m.entry(r.disposition.code()).or_insert(0) += 1;
+            if cohort.members[r.member as usize].group == group {
+                *by.entry(r.disposition).or_insert(0) += 1;
             }
         }
-        m
+        by.into_iter()
+            .map(|(d, n)| (d.code(&spec.outcome.exclude), n))
+            .collect()
     }
 }
 
@@ -146,6 +148,25 @@ pub fn conviction_columns(spec: &AuditSpec) -> Vec<(String, String)> {
     cols
 }
 
+/// Day number standing for a missing date in [`Row`] (never a real date: years are
+/// limited to 1900-2200).
+const MISSING_DAY: Day = Day::MIN;
+/// [`Row::rule`] when no exclude rule holds.
+const NO_RULE: u16 = u16::MAX;
+
+/// A conviction row reduced to what the per-person pass needs.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    offence: Day,
+    proven: Day,
+    sanction: Sanction,
+    /// Index of the first `[outcome] exclude` rule that holds, or [`NO_RULE`].
+    rule: u16,
+    appearance_hash: u64,
+    /// Hash of the appearance id and every rule column's value.
+    content_hash: u64,
+}
+
 /// Computes every member's outcome and the disposition of every relevant row.
 pub fn compute(
     spec: &AuditSpec,
@@ -161,73 +182,146 @@ pub fn compute(
     let type_col = input.column("sanction_type");
     let types = convictions.text(type_col)?;
     let appearance_col = input.column("appearance_id");
-    let appearances = if convictions.frame.column(appearance_col).is_ok() {
+    let appearances: Option<Vec<Option<&str>>> = if convictions.frame.column(appearance_col).is_ok() {
         Some(convictions.text(appearance_col)?)
     } else {
         None
     };
-    let rules: Vec<(&Rule, &str, Vec<Option<&str>>)> = {
-        let mut v = Vec::new();
-        for rule in &o.exclude {
-            let col = input.column(&rule.column);
-            v.push((rule, col, convictions.text(col)?));
-        }
-        v
-    };
-
-    let mut by_person: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (k, m) in cohort.members.iter().enumerate() {
-        by_person.entry(m.person_id.as_str()).or_default().push(k);
+    let mut rule_values: Vec<Vec<Option<&str>>> = Vec::new();
+    for rule in &o.exclude {
+        rule_values.push(convictions.text(input.column(&rule.column))?);
     }
-    let mut member_rows: Vec<Vec<usize>> = vec![Vec::new(); cohort.members.len()];
-    let mut rows_not_in_audit = 0u64;
-    let mut sanctions = Vec::with_capacity(ids.len());
-    for (i, id) in ids.iter().enumerate() {
-        let id = match id.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(id) => id,
-            None => {
-                return Err(convictions.bad_value(
-                    i,
-                    id_col,
-                    "person id is missing".into(),
-                    "every conviction row needs the id of the person convicted".into(),
-                ))
-            }
+
+    tracing::debug!("conviction columns read");
+    // One pass in file order turns every row into a compact record, so the per-person
+    // pass below touches one small struct per row instead of every column.
+    let codes: Vec<(&str, Sanction)> = o.sanction_codes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let mut rows = Vec::with_capacity(ids.len());
+    for i in 0..ids.len() {
+        let t = types[i].map(str::trim_ascii).filter(|t| !t.is_empty());
+        let Some(t) = t else {
+            return Err(convictions.bad_value(
+                i,
+                type_col,
+                "sanction type is missing".into(),
+                "every row must say whether it is a conviction or a caution".into(),
+            ));
         };
-        let sanction = match types[i].map(str::trim) {
-            Some(t) => match o.sanction_codes.get(t) {
-                Some(s) => Some(*s),
-                None => {
-                    return Err(convictions.bad_value(
-                        i,
-                        type_col,
-                        format!("unknown sanction type {t:?}"),
-                        format!(
-                            "known values are: {}; map the extract's codes in outcome.sanction_codes",
-                            o.sanction_codes.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ),
-                    ))
-                }
-            },
+        let sanction = match codes.iter().find(|(k, _)| *k == t) {
+            Some((_, s)) => *s,
             None => {
                 return Err(convictions.bad_value(
                     i,
                     type_col,
-                    "sanction type is missing".into(),
-                    "every row must say whether it is a conviction or a caution".into(),
+                    format!("unknown sanction type {t:?}"),
+                    format!(
+                        "known values are: {}; map the extract's codes in outcome.sanction_codes",
+                        codes.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                    ),
                 ))
             }
         };
-        sanctions.push(sanction);
-        match by_person.get(id) {
-            Some(ms) => {
-                for &m in ms {
-                    member_rows[m].push(i);
-                }
+        let mut rule = NO_RULE;
+        for (r, rule_spec) in o.exclude.iter().enumerate() {
+            let holds = condition_holds(&rule_spec.condition, rule_values[r][i]).map_err(|problem| {
+                convictions.bad_value(
+                    i,
+                    input.column(&rule_spec.column),
+                    problem,
+                    format!("rule {:?} compares numbers; fix the value or the rule", rule_spec.id),
+                )
+            })?;
+            if holds {
+                rule = r as u16;
+                break;
             }
-            None => rows_not_in_audit += 1,
+        }
+        let appearance = appearances.as_ref().and_then(|a| a[i]);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        appearance.hash(&mut h);
+        let appearance_hash = h.finish();
+        for v in &rule_values {
+            v[i].hash(&mut h);
+        }
+        rows.push(Row {
+            offence: offence_dates[i].unwrap_or(MISSING_DAY),
+            proven: sanction_dates[i].unwrap_or(MISSING_DAY),
+            sanction,
+            rule,
+            appearance_hash,
+            content_hash: h.finish(),
+        });
+    }
+    drop(types);
+    tracing::debug!("rows prepared");
+
+    // Conviction rows of each member, as one flat array sliced by member (CSR layout).
+    let mut first_member: HashMap<&str, u32> = HashMap::with_capacity(cohort.members.len());
+    let mut next_same_person: Vec<u32> = vec![u32::MAX; cohort.members.len()];
+    for (k, m) in cohort.members.iter().enumerate().rev() {
+        let id = cohort.person_id(m);
+        if let Some(prev) = first_member.insert(id, k as u32) {
+            next_same_person[k] = prev;
         }
     }
+    let mut row_member: Vec<u32> = Vec::with_capacity(ids.len());
+    let mut counts = vec![0u32; cohort.members.len() + 1];
+    let mut rows_not_in_audit = 0u64;
+    for (i, id) in ids.iter().enumerate() {
+        let Some(id) = id.map(str::trim_ascii).filter(|s| !s.is_empty()) else {
+            return Err(convictions.bad_value(
+                i,
+                id_col,
+                "person id is missing".into(),
+                "every conviction row needs the id of the person convicted".into(),
+            ));
+        };
+        match first_member.get(id) {
+            Some(&m) => {
+                row_member.push(m);
+                let mut k = m;
+                while k != u32::MAX {
+                    counts[k as usize + 1] += 1;
+                    k = next_same_person[k as usize];
+                }
+            }
+            None => {
+                row_member.push(u32::MAX);
+                rows_not_in_audit += 1;
+            }
+        }
+    }
+    drop(first_member);
+    for k in 1..counts.len() {
+        counts[k] += counts[k - 1];
+    }
+    let offsets = counts;
+    let mut fill = offsets.clone();
+    let mut flat = vec![0u32; offsets[offsets.len() - 1] as usize];
+    for (i, &m) in row_member.iter().enumerate() {
+        let mut k = m;
+        while k != u32::MAX {
+            flat[fill[k as usize] as usize] = i as u32;
+            fill[k as usize] += 1;
+            k = next_same_person[k as usize];
+        }
+    }
+    drop(row_member);
+    drop(fill);
+    tracing::debug!("rows grouped by member");
+
+    // Rows of one person compare by content, then by position, so exact duplicates are
+    // adjacent and the first copy in file order is the one kept. Hashes order the rows
+    // cheaply; equal hashes are confirmed on the values themselves.
+    let same_content = |a: usize, b: usize| -> bool {
+        appearances.as_ref().is_none_or(|v| v[a] == v[b])
+            && rule_values.iter().all(|v| v[a] == v[b])
+    };
+    let key = |r: &Row| (r.offence, r.proven, r.sanction, r.content_hash);
+    let same_appearance = |a: usize, b: usize| -> bool {
+        rows[a].appearance_hash == rows[b].appearance_hash
+            && appearances.as_ref().is_none_or(|v| v[a] == v[b])
+    };
 
     let window_add = o.window_months;
     let lag_add = o.window_months + o.lag_months;
@@ -236,23 +330,14 @@ pub fn compute(
         WindowEnd::Inclusive => day <= end,
     };
     let mut people = Vec::with_capacity(cohort.members.len());
-    let mut rows_out = Vec::new();
+    let mut rows_out = Vec::with_capacity(flat.len());
+    let mut counted_appearances: Vec<usize> = Vec::new();
     for (m, member) in cohort.members.iter().enumerate() {
         let start = member.index_date;
         let window_end = add_months(start, window_add);
         let lag_end = add_months(start, lag_add);
-        let rows = &mut member_rows[m];
-        // A total order on the row's content, then its position, so duplicates sit together.
-        let key = |i: usize| {
-            (
-                offence_dates[i],
-                sanction_dates[i],
-                sanctions[i],
-                appearances.as_ref().and_then(|a| a[i]),
-                rules.iter().map(|(_, _, v)| v[i]).collect::<Vec<_>>(),
-            )
-        };
-        rows.sort_by(|&a, &b| key(a).cmp(&key(b)).then(a.cmp(&b)));
+        let mine = &mut flat[offsets[m] as usize..offsets[m + 1] as usize];
+        mine.sort_unstable_by(|&a, &b| key(&rows[a as usize]).cmp(&key(&rows[b as usize])).then(a.cmp(&b)));
         let mut outcome = PersonOutcome {
             window_end,
             lag_end,
@@ -260,18 +345,20 @@ pub fn compute(
             events: 0,
             first_offence: None,
         };
-        let mut counted_appearances: Vec<&str> = Vec::new();
-        let mut previous: Option<usize> = None;
-        for &i in rows.iter() {
-            let duplicate_of = previous.filter(|&p| key(p) == key(i));
+        counted_appearances.clear();
+        let mut kept: Option<usize> = None;
+        for &row in mine.iter() {
+            let i = row as usize;
+            let r = rows[i];
+            let duplicate_of = kept.filter(|&p| key(&rows[p]) == key(&r) && same_content(p, i));
             if duplicate_of.is_none() {
-                previous = Some(i);
+                kept = Some(i);
             }
-            let sanction = sanctions[i].unwrap_or(Sanction::Conviction);
             let disposition = 'd: {
-                let (Some(offence), Some(proven)) = (offence_dates[i], sanction_dates[i]) else {
+                if r.offence == MISSING_DAY || r.proven == MISSING_DAY {
                     break 'd Disposition::MissingDate;
-                };
+                }
+                let (offence, proven) = (r.offence, r.proven);
                 if let Some(p) = duplicate_of {
                     match o.duplicates {
                         DuplicatePolicy::Collapse => break 'd Disposition::Duplicate,
@@ -286,21 +373,11 @@ pub fn compute(
                         DuplicatePolicy::Keep => {}
                     }
                 }
-                if !o.sanctions.contains(&sanction) {
+                if !o.sanctions.contains(&r.sanction) {
                     break 'd Disposition::SanctionNotCounted;
                 }
-                for (rule, col, values) in &rules {
-                    let holds = condition_holds(&rule.condition, values[i]).map_err(|problem| {
-                        convictions.bad_value(
-                            i,
-                            col,
-                            problem,
-                            format!("rule {:?} compares numbers; fix the value or the rule", rule.id),
-                        )
-                    })?;
-                    if holds {
-                        break 'd Disposition::Rule(rule.id.clone());
-                    }
+                if r.rule != NO_RULE {
+                    break 'd Disposition::Rule(usize::from(r.rule));
                 }
                 if offence < start {
                     break 'd Disposition::BeforeIndex;
@@ -316,44 +393,52 @@ pub fn compute(
                 }
                 Disposition::Counted
             };
-            let appearance = appearances.as_ref().and_then(|a| a[i]).map(str::trim);
             if disposition == Disposition::Counted {
                 outcome.offences += 1;
-                if let Some(a) = appearance.filter(|a| !a.is_empty()) {
-                    if !counted_appearances.contains(&a) {
-                        counted_appearances.push(a);
+                let appearance = appearances
+                    .as_ref()
+                    .and_then(|a| a[i])
+                    .filter(|a| !a.trim_ascii().is_empty());
+                match appearance {
+                    Some(_) => {
+                        if !counted_appearances.iter().any(|&c| same_appearance(c, i)) {
+                            counted_appearances.push(i);
+                        }
                     }
-                } else if spec.outcome.unit == CountingUnit::ConvictionEvent {
-                    return Err(convictions.bad_value(
-                        i,
-                        appearance_col,
-                        "court appearance id is missing on a counted row".into(),
-                        "conviction events are counted by appearance id; complete the extract".into(),
-                    ));
+                    None if o.unit == CountingUnit::ConvictionEvent => {
+                        return Err(convictions.bad_value(
+                            i,
+                            appearance_col,
+                            "court appearance id is missing on a counted row".into(),
+                            "conviction events are counted by appearance id; complete the extract".into(),
+                        ))
+                    }
+                    None => {}
                 }
-                outcome.first_offence = Some(match outcome.first_offence {
-                    Some(d) => d.min(offence_dates[i].unwrap_or(d)),
-                    None => offence_dates[i].unwrap_or(start),
-                });
+                // Rows are in offence-date order, so the first counted one is the earliest.
+                if outcome.first_offence.is_none() {
+                    outcome.first_offence = Some(r.offence);
+                }
             }
             rows_out.push(RowOutcome {
-                member: m,
-                row: i + 1,
-                offence_date: offence_dates[i],
-                sanction_date: sanction_dates[i],
-                sanction,
-                appearance: appearance.map(str::to_string),
+                member: m as u32,
+                row,
                 disposition,
             });
         }
         outcome.events = counted_appearances.len() as u64;
         people.push(outcome);
     }
-    rows_out.sort_by_key(|r| (r.member, r.row));
+    // Sort each member's rows back into file order for the tables.
+    for m in 0..cohort.members.len() {
+        rows_out[offsets[m] as usize..offsets[m + 1] as usize].sort_unstable_by_key(|r| r.row);
+    }
     Ok(OutcomesResult {
         people,
         rows: rows_out,
         rows_not_in_audit,
         rows_total: ids.len() as u64,
+        offence_dates,
+        sanction_dates,
     })
 }

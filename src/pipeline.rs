@@ -70,7 +70,7 @@ pub fn audit(spec: AuditSpec, people: LoadedInput, convictions: LoadedInput) -> 
     let totals = measures::group_totals(&cohort, &outcomes);
     for (g, group) in cohort.groups.iter().enumerate() {
         if totals[g].people == 0 {
-            let rows = cohort.ledger.iter().filter(|e| e.group == Some(g)).count() as u64;
+            let rows = cohort.group_rows(g);
             return Err(AuditError::EmptyGroup {
                 path: spec.people.path.clone(),
                 period: group.period.name.clone(),

@@ -13,9 +13,8 @@ pub mod manifest;
 pub mod replay;
 pub mod verify;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -156,53 +155,49 @@ pub fn datapackage_json(contract_id: &str, inputs: &[&LoadedInput]) -> Vec<u8> {
 }
 
 /// Every file of a bundle that is computed from the spec and the inputs (everything
-/// except copied inputs, the manifest, the key and the attestation). Replay recomputes
-/// exactly these and compares them byte for byte.
-pub fn computed_files(audit: &Audit) -> BTreeMap<String, Vec<u8>> {
-    let mut files = evidence::evidence_files(audit);
-    files.insert(SPEC_FILE.to_string(), audit.spec.bytes.clone());
-    files.insert(
-        DATAPACKAGE_FILE.to_string(),
-        datapackage_json(&audit.spec.contract.id, &[&audit.people, &audit.convictions]),
-    );
-    files
+/// except copied inputs, the manifest, the key and the attestation), in path order.
+/// Replay recomputes exactly these and compares them byte for byte.
+pub fn computed_paths() -> Vec<&'static str> {
+    let mut v = vec![DATAPACKAGE_FILE, SPEC_FILE];
+    v.extend(evidence::EVIDENCE_FILES);
+    v.sort_unstable();
+    v
 }
 
-/// Copies a file, hashing what is copied; fails if the bytes differ from `expected`.
-fn copy_checked(from: &Path, to: &Path, expected: Sha256Digest) -> Result<(), BundleError> {
-    use sha2::{Digest, Sha256};
-    let mut src = fs::File::open(from).map_err(io_err(from))?;
-    let mut dst = fs::File::create(to).map_err(io_err(to))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = src.read(&mut buf).map_err(io_err(from))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n]).map_err(io_err(to))?;
+/// Writes one computed file.
+pub fn write_computed(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::Result<()> {
+    match path {
+        SPEC_FILE => w.write_all(&audit.spec.bytes),
+        DATAPACKAGE_FILE => w.write_all(&datapackage_json(
+            &audit.spec.contract.id,
+            &[&audit.people, &audit.convictions],
+        )),
+        other => evidence::write_evidence(audit, other, w),
     }
-    dst.sync_all().map_err(io_err(to))?;
-    let after = Sha256Digest(hasher.finalize().into());
-    if after != expected {
-        return Err(BundleError::InputChanged {
-            path: from.to_path_buf(),
-            before: expected,
-            after,
-        });
-    }
-    Ok(())
 }
 
-fn write_file(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), BundleError> {
+/// One computed file's bytes, in memory.
+pub fn computed_bytes(audit: &Audit, path: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_computed(audit, path, &mut out);
+    out
+}
+
+fn write_file_with(
+    root: &Path,
+    rel: &str,
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), BundleError> {
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
-    let mut f = fs::File::create(&path).map_err(io_err(&path))?;
-    f.write_all(bytes).map_err(io_err(&path))?;
-    f.sync_all().map_err(io_err(&path))?;
+    let file = fs::File::create(&path).map_err(io_err(&path))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    f(&mut w).map_err(io_err(&path))?;
+    let file = w.into_inner().map_err(|e| io_err(&path)(e.into_error()))?;
+    file.sync_all().map_err(io_err(&path))?;
     Ok(())
 }
 
@@ -223,15 +218,17 @@ pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOpti
         .map_err(io_err(&parent))?;
     let root = tmp.path();
 
-    for (rel, bytes) in computed_files(audit) {
-        write_file(root, &rel, &bytes)?;
+    for rel in computed_paths() {
+        write_file_with(root, rel, |w| write_computed(audit, rel, w))?;
     }
     tracing::info!("evidence written");
     if opts.embed_inputs {
         fs::create_dir_all(root.join("inputs")).map_err(io_err(root))?;
         for input in [&audit.people, &audit.convictions] {
             let rel = evidence::input_bundle_path(&input.name, input.format);
-            copy_checked(&input.path, &root.join(&rel), input.sha256)?;
+            let to = root.join(&rel);
+            // The copy is hashed when the bundle is signed, and checked below.
+            fs::copy(&input.path, &to).map_err(io_err(&input.path))?;
         }
     }
 
@@ -261,7 +258,20 @@ pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOpti
         invocation_id: run.invocation_id.clone(),
     });
     tracing::info!("inputs copied; signing");
-    verify::sign_bundle_dir(root, key, predicate).map_err(|e| BundleError::Sign(e.to_string()))?;
+    let signed = verify::sign_bundle_dir(root, key, predicate).map_err(|e| BundleError::Sign(e.to_string()))?;
+    if opts.embed_inputs {
+        for input in [&audit.people, &audit.convictions] {
+            let rel = evidence::input_bundle_path(&input.name, input.format);
+            let copied = signed.manifest.get(&rel).map(|e| e.sha256);
+            if copied != Some(input.sha256) {
+                return Err(BundleError::InputChanged {
+                    path: input.path.clone(),
+                    before: input.sha256,
+                    after: copied.unwrap_or(input.sha256),
+                });
+            }
+        }
+    }
 
     // Install: rename into place (replacing an old bundle only with --force).
     let staged = tmp.keep();

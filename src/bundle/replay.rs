@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::bundle::{computed_files, verify, SPEC_FILE};
+use crate::bundle::{computed_bytes, computed_paths, verify, SPEC_FILE};
 use crate::digest::Sha256Digest;
 use crate::evidence::input_bundle_path;
 use crate::pipeline::{self, AuditError};
@@ -165,7 +165,9 @@ pub fn replay(bundle: &Path, data: Option<&Path>, pinned: Option<&VerifyingKey>)
         compared: Vec::new(),
         differences: Vec::new(),
     };
-    for (rel, recomputed) in computed_files(&audit) {
+    for rel in computed_paths() {
+        let recomputed = computed_bytes(&audit, rel);
+        let rel = rel.to_string();
         let path = bundle.join(&rel);
         report.compared.push(rel.clone());
         let stored = match std::fs::read(&path) {

@@ -1,0 +1,251 @@
+//! A bundle that has been changed in any way fails `verify` (exit 1) with a finding that
+//! names the problem by its stable code and names the file; `replay` refuses it too.
+//! An untouched bundle verifies, and says whether its signer was pinned.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// A fresh small bundle, signed by the sandbox's default key.
+fn fresh(sb: &Sandbox) -> Bundle {
+    sb.audit(scenario("small-valid").join("spec.toml"))
+}
+
+/// Replaces `from` by `to` (same length, exactly one byte different) in one file.
+fn change_one_byte(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let differing = from.bytes().zip(to.bytes()).filter(|(a, b)| a != b).count();
+    assert_eq!(differing, 1, "{from:?} → {to:?} must change exactly one byte");
+    edit_file(path, from, to);
+}
+
+/// `verify` fails, naming `code` and `file`; `replay` fails as well.
+fn assert_rejected(sb: &Sandbox, b: &Bundle, code: &str, file: &str) {
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["verification failed", &format!("{code}: {file}")]);
+    sb.cmd(["replay"])
+        .arg(&b.dir)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["bundle failed verification", code]);
+}
+
+#[test]
+fn a_fresh_bundle_verifies_and_says_its_signer_is_unpinned() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .assert(EXIT_OK)
+        .stdout_has(&["verified", "unpinned"]);
+}
+
+#[test]
+fn a_bundle_verified_with_its_own_signer_key_says_pinned() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .arg("--key")
+        .arg(b.path("signer.pub.pem"))
+        .assert(EXIT_OK)
+        .stdout_has(&["verified", "(pinned with --key)"]);
+    let json = sb
+        .cmd(["--json", "verify"])
+        .arg(&b.dir)
+        .arg("--key")
+        .arg(b.path("signer.pub.pem"))
+        .assert(EXIT_OK)
+        .json();
+    assert_eq!(json["verified"], true);
+    assert_eq!(json["signer_pinned"], true);
+}
+
+#[test]
+fn one_changed_byte_in_results_json_is_a_digest_mismatch() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // Nothing was owed; the edited bundle claims 8 pence.
+    change_one_byte(&b.path("results.json"), "\"total_minor\": 0,", "\"total_minor\": 8,");
+    assert_rejected(&sb, &b, "digest-mismatch", "results.json");
+}
+
+#[test]
+fn one_changed_byte_in_the_outcomes_table_is_a_digest_mismatch() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // V1 stops being a reoffender.
+    change_one_byte(
+        &b.path("tables/outcomes.csv"),
+        "cohort,V1,2011-10-01,2012-10-01,2013-04-01,1,",
+        "cohort,V1,2011-10-01,2012-10-01,2013-04-01,0,",
+    );
+    assert_rejected(&sb, &b, "digest-mismatch", "tables/outcomes.csv");
+}
+
+#[test]
+fn one_changed_byte_in_an_embedded_input_is_a_digest_mismatch() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // V5's discharge moves by a day.
+    change_one_byte(
+        &b.path("inputs/people.csv"),
+        "V5,2011-10-05,",
+        "V5,2011-10-06,",
+    );
+    assert_rejected(&sb, &b, "digest-mismatch", "inputs/people.csv");
+}
+
+#[test]
+fn one_changed_byte_in_the_spec_is_a_digest_mismatch() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // The published baseline 0.500 becomes 0.600.
+    change_one_byte(&b.path("spec.toml"), "value = \"0.500\"", "value = \"0.600\"");
+    assert_rejected(&sb, &b, "digest-mismatch", "spec.toml");
+}
+
+#[test]
+fn one_changed_byte_in_the_manifest_is_a_digest_mismatch() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // Change the first hex digit of the digest the manifest lists for results.json.
+    let manifest = read_json(&b.path("manifest.json"));
+    let digest = manifest["files"]
+        .as_array()
+        .and_then(|f| f.iter().find(|e| e["path"] == "results.json"))
+        .and_then(|e| e["sha256"].as_str())
+        .expect("results.json entry")
+        .to_string();
+    let first = if digest.starts_with('0') { "1" } else { "0" };
+    let changed = format!("{first}{}", &digest[1..]);
+    change_one_byte(&b.path("manifest.json"), &digest, &changed);
+    // The manifest no longer matches the attestation, nor results.json the manifest.
+    assert_rejected(&sb, &b, "digest-mismatch", "manifest.json");
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["digest-mismatch: results.json"]);
+}
+
+#[test]
+fn a_replaced_signature_is_invalid() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // A real ed25519 signature by the same key, but over another bundle's statement.
+    let other = sb.audit(scenario("payment").join("at-risk-repay.toml"));
+    let sig_of = |bundle: &Bundle| {
+        read_json(&bundle.path("attestation.dsse.json"))["signatures"][0]["sig"]
+            .as_str()
+            .expect("sig")
+            .to_string()
+    };
+    let (ours, theirs) = (sig_of(&b), sig_of(&other));
+    assert_ne!(ours, theirs);
+    edit_file(&b.path("attestation.dsse.json"), &ours, &theirs);
+    assert_rejected(&sb, &b, "signature-invalid", "attestation.dsse.json");
+}
+
+#[test]
+fn a_bundle_checked_against_another_key_is_not_trusted() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    sb.cmd(["keygen", "--out"])
+        .arg(sb.join("other.pem"))
+        .assert(EXIT_OK);
+    assert!(sb.join("other.pub.pem").is_file(), "keygen writes FILE.pub.pem");
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .arg("--key")
+        .arg(sb.join("other.pub.pem"))
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["key-not-trusted: attestation.dsse.json", "key-not-trusted: signer.pub.pem"]);
+    sb.cmd(["replay"])
+        .arg(&b.dir)
+        .arg("--key")
+        .arg(sb.join("other.pub.pem"))
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["key-not-trusted"]);
+}
+
+#[test]
+fn a_bundle_recomputed_and_re_signed_by_another_key_is_not_trusted_when_the_signer_is_pinned() {
+    let sb = Sandbox::new();
+    let genuine = fresh(&sb);
+    let trusted = sb.join("trusted.pub.pem");
+    std::fs::copy(genuine.path("signer.pub.pem"), &trusted).expect("keep the trusted key");
+    sb.cmd(["keygen", "--out"])
+        .arg(sb.join("forger.pem"))
+        .assert(EXIT_OK);
+    let forger = sb.join("forger.pem");
+    let forged = sb.audit_with(
+        scenario("small-valid").join("spec.toml"),
+        &["--key", forger.to_str().expect("UTF-8 path")],
+    );
+    // Self-consistent, so it verifies on its own word...
+    sb.cmd(["verify"]).arg(&forged.dir).assert(EXIT_OK);
+    // ...but not against the key the reviewer holds.
+    sb.cmd(["verify"])
+        .arg(&forged.dir)
+        .arg("--key")
+        .arg(&trusted)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["key-not-trusted"]);
+}
+
+#[test]
+fn an_extra_file_is_unexpected() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::write(b.path("tables/extra.csv"), "a,b\n1,2\n").expect("add a file");
+    assert_rejected(&sb, &b, "file-unexpected", "tables/extra.csv");
+}
+
+#[test]
+fn a_deleted_file_is_missing() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::remove_file(b.path("tables/cohort.csv")).expect("delete a file");
+    assert_rejected(&sb, &b, "file-missing", "tables/cohort.csv");
+}
+
+#[test]
+fn a_manifest_entry_climbing_out_of_the_bundle_is_unsafe() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // "results.json" → "../results.json" (the manifest is otherwise well-formed).
+    edit_file(
+        &b.path("manifest.json"),
+        "\"path\": \"results.json\"",
+        "\"path\": \"../results.json\"",
+    );
+    assert_rejected(&sb, &b, "path-unsafe", "../results.json");
+}
+
+#[test]
+fn verify_json_lists_every_finding_by_code_and_path() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::remove_file(b.path("tables/cohort.csv")).expect("delete a file");
+    std::fs::write(b.path("notes.txt"), "added later\n").expect("add a file");
+    let out = sb
+        .cmd(["--json", "verify"])
+        .arg(&b.dir)
+        .assert(EXIT_VERIFY_FAILED);
+    let json = out.json();
+    assert_eq!(json["verified"], false);
+    let findings: Vec<(String, String)> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or_default().to_string(),
+                f["path"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(findings.contains(&("file-missing".into(), "tables/cohort.csv".into())));
+    assert!(findings.contains(&("file-unexpected".into(), "notes.txt".into())));
+}
