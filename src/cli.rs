@@ -134,7 +134,21 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    ExitCode::from(run(cli))
+    let code = run(cli);
+    if std::env::var_os("OUTCOME_AUDIT_REPORT_PEAK_MEMORY").is_some() {
+        if let Some(bytes) = peak_memory() {
+            eprintln!("peak memory: {bytes} bytes");
+        }
+    }
+    ExitCode::from(code)
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for benchmarks.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 fn init_logging(verbose: u8) {

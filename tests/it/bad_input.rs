@@ -65,7 +65,11 @@ fn assert_nothing_left(evidence: &Path) {
         .expect("evidence folder")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(left.is_empty(), "left behind in {}: {left:?}", evidence.display());
+    assert!(
+        left.is_empty(),
+        "left behind in {}: {left:?}",
+        evidence.display()
+    );
 }
 
 #[test]
@@ -77,14 +81,18 @@ fn the_unbroken_base_scenario_runs() {
         .arg("--out")
         .arg(&b.out)
         .assert(EXIT_OK);
-    assert_eq!(read_json(&b.out.join("results.json"))["measures"][0]["people"], 4);
+    assert_eq!(
+        read_json(&b.out.join("results.json"))["measures"][0]["people"],
+        4
+    );
 }
 
 #[test]
 fn a_missing_input_file_is_named() {
     let b = Broken::new();
     std::fs::remove_file(b.file("convictions.csv")).expect("remove input");
-    b.run_fails().stderr_has(&["convictions.csv", "cannot read"]);
+    b.run_fails()
+        .stderr_has(&["convictions.csv", "cannot read"]);
 }
 
 #[test]
@@ -115,21 +123,24 @@ fn a_missing_column_names_the_column_and_the_file() {
         "person_id,offence_date,",
         "person_id,offence_dt,",
     );
-    b.run_fails()
-        .stderr_has(&["convictions.csv", "no column \"offence_date\"", "offence_dt"]);
+    b.run_fails().stderr_has(&[
+        "convictions.csv",
+        "no column \"offence_date\"",
+        "offence_dt",
+    ]);
 }
 
 #[test]
 fn an_unparsable_date_names_the_file_row_and_column() {
     let b = Broken::new();
     // Data row 2 (V2): 31 February.
-    edit_file(&b.file("convictions.csv"), "V2,2012-02-01,", "V2,2012-02-31,");
-    b.run_fails().stderr_has(&[
-        "convictions.csv",
-        "row 2",
-        "\"offence_date\"",
-        "2012-02-31",
-    ]);
+    edit_file(
+        &b.file("convictions.csv"),
+        "V2,2012-02-01,",
+        "V2,2012-02-31,",
+    );
+    b.run_fails()
+        .stderr_has(&["convictions.csv", "row 2", "\"offence_date\"", "2012-02-31"]);
 }
 
 #[test]
@@ -207,11 +218,15 @@ fn an_existing_bundle_is_not_overwritten_without_force() {
     run(&[], EXIT_OK);
     let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>)> {
         let mut files = Vec::new();
-        for rel in COMPUTED_FILES
-            .iter()
-            .chain(&["attestation.dsse.json", "manifest.json", "inputs/people.csv"])
-        {
-            files.push((rel.to_string(), std::fs::read(dir.join(rel)).expect("bundle file")));
+        for rel in COMPUTED_FILES.iter().chain(&[
+            "attestation.dsse.json",
+            "manifest.json",
+            "inputs/people.csv",
+        ]) {
+            files.push((
+                rel.to_string(),
+                std::fs::read(dir.join(rel)).expect("bundle file"),
+            ));
         }
         files
     };
@@ -232,4 +247,23 @@ fn an_existing_bundle_is_not_overwritten_without_force() {
         read_json(&b.out.join("results.json"))["comparator"]["value_as_written"],
         "0.600"
     );
+}
+
+#[test]
+fn output_that_cannot_be_written_is_exit_4() {
+    let b = Broken::new();
+    // --out under a regular file: the bundle's folder cannot be created.
+    std::fs::write(b.sb.join("evidence").join("not-a-folder"), "x").expect("a file");
+    let out = b.sb.join("evidence").join("not-a-folder").join("bundle");
+    b.sb.cmd(["run"])
+        .arg(b.spec())
+        .arg("--out")
+        .arg(&out)
+        .assert(4)
+        .stderr_has(&["not-a-folder"]);
+    let left: Vec<String> = std::fs::read_dir(b.sb.join("evidence"))
+        .expect("evidence folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["not-a-folder"], "nothing else is left behind");
 }

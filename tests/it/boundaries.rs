@@ -51,7 +51,10 @@ fn exclusive_window_counts_the_day_before_it_closes_but_not_the_closing_day() {
     assert_eq!(d["W04"], "outside-window", "offence on 2012-10-01");
     assert_eq!(d["W05"], "outside-window", "offence on 2012-10-02");
     let outcomes = b.table("outcomes");
-    assert_eq!(outcomes.only("person_id", "W04").get("window_end"), "2012-10-01");
+    assert_eq!(
+        outcomes.only("person_id", "W04").get("window_end"),
+        "2012-10-01"
+    );
     assert_eq!(outcomes.only("person_id", "W04").get("reoffender"), "0");
     // W01 and W03 reoffend: 2 of 6.
     assert_eq!(binary(&b), "1/3");
@@ -65,7 +68,10 @@ fn inclusive_window_counts_the_closing_day_but_not_the_day_after() {
     assert_eq!(d["W01"], "counted");
     assert_eq!(d["W02"], "before-index");
     assert_eq!(d["W03"], "counted");
-    assert_eq!(d["W04"], "counted", "offence on 2012-10-01, the closing day");
+    assert_eq!(
+        d["W04"], "counted",
+        "offence on 2012-10-01, the closing day"
+    );
     assert_eq!(d["W05"], "outside-window", "offence on 2012-10-02");
     // W01, W03 and W04 reoffend: 3 of 6.
     assert_eq!(binary(&b), "1/2");
@@ -95,7 +101,10 @@ fn inclusive_lag_counts_a_sanction_on_the_closing_day() {
     let b = sb.audit(scenario("lag-boundary").join("inclusive.toml"));
     let d = single_dispositions(&b);
     assert_eq!(d["L01"], "counted");
-    assert_eq!(d["L02"], "counted", "sanction on 2013-04-01, the closing day");
+    assert_eq!(
+        d["L02"], "counted",
+        "sanction on 2013-04-01, the closing day"
+    );
     assert_eq!(d["L03"], "proven-after-lag", "sanction on 2013-04-02");
     assert_eq!(binary(&b), "1/2");
 }
@@ -110,8 +119,16 @@ fn index_on_29_february_closes_the_window_on_28_february_and_the_lag_on_29_augus
     for p in ["F1", "F2", "F3", "F4"] {
         let row = outcomes.only("person_id", p);
         assert_eq!(row.get("index_date"), "2012-02-29");
-        assert_eq!(row.get("window_end"), "2013-02-28", "{p}: no 29 Feb in 2013");
-        assert_eq!(row.get("lag_end"), "2013-08-29", "{p}: 18 months in one step");
+        assert_eq!(
+            row.get("window_end"),
+            "2013-02-28",
+            "{p}: no 29 Feb in 2013"
+        );
+        assert_eq!(
+            row.get("lag_end"),
+            "2013-08-29",
+            "{p}: 18 months in one step"
+        );
     }
     let d = single_dispositions(&b);
     assert_eq!(d["F1"], "counted", "offence on 2013-02-27");
@@ -129,7 +146,11 @@ fn index_on_31_august_plus_18_months_closes_on_28_february() {
     for p in ["M1", "M2"] {
         let row = outcomes.only("person_id", p);
         assert_eq!(row.get("window_end"), "2012-08-31", "{p}");
-        assert_eq!(row.get("lag_end"), "2013-02-28", "{p}: 31 Aug 2013-02 clamps to 28");
+        assert_eq!(
+            row.get("lag_end"),
+            "2013-02-28",
+            "{p}: 31 Aug 2013-02 clamps to 28"
+        );
     }
     let d = single_dispositions(&b);
     assert_eq!(d["M1"], "counted", "sanction on 2013-02-27");
@@ -146,11 +167,20 @@ fn three_offences_at_one_appearance_are_three_offences_and_one_conviction_event(
     let b = sb.audit(scenario("counting-unit").join("conviction-event.toml"));
     let outcomes = b.table("outcomes");
     let c1 = outcomes.only("person_id", "C1");
-    assert_eq!((c1.get("offences"), c1.get("conviction_events")), ("3", "1"));
+    assert_eq!(
+        (c1.get("offences"), c1.get("conviction_events")),
+        ("3", "1")
+    );
     let c2 = outcomes.only("person_id", "C2");
-    assert_eq!((c2.get("offences"), c2.get("conviction_events")), ("1", "1"));
+    assert_eq!(
+        (c2.get("offences"), c2.get("conviction_events")),
+        ("1", "1")
+    );
     let m = b.measure("cohort");
-    assert_eq!((m["offences"].clone(), m["conviction_events"].clone()), (4.into(), 2.into()));
+    assert_eq!(
+        (m["offences"].clone(), m["conviction_events"].clone()),
+        (4.into(), 2.into())
+    );
     // Events per offender: (1 + 1 + 0) / 3 = 2/3; against 1.500 the improvement is 5/6,
     // above the 0.50 target.
     assert_eq!(m["frequency_per_offender"]["exact"], "2/3");
@@ -183,7 +213,10 @@ fn outcomes_table_counts_conviction_events_when_the_unit_is_offence() {
     let b = sb.audit(scenario("counting-unit").join("offence.toml"));
     let c1 = b.table("outcomes");
     let c1 = c1.only("person_id", "C1");
-    assert_eq!((c1.get("offences"), c1.get("conviction_events")), ("3", "1"));
+    assert_eq!(
+        (c1.get("offences"), c1.get("conviction_events")),
+        ("3", "1")
+    );
     assert_eq!(b.measure("cohort")["conviction_events"], 2);
 }
 
@@ -197,7 +230,10 @@ fn different_offences_on_one_day_at_one_appearance_are_not_duplicates() {
     // burglary, theft and criminal damage on 2012-01-01 at E1: three offences.
     assert_eq!(b.dispositions()["S1"], ["counted", "counted", "counted"]);
     assert_eq!(b.measure("cohort")["offences"], 3);
-    assert_eq!(b.measure("cohort")["frequency_per_offender"]["exact"], "3/2");
+    assert_eq!(
+        b.measure("cohort")["frequency_per_offender"]["exact"],
+        "3/2"
+    );
 }
 
 // -------------------------------------------------------------------- row rules
@@ -252,13 +288,19 @@ fn exact_duplicate_rows_count_once_when_collapsed_and_are_ledgered() {
         .collect();
     assert_eq!(
         d1,
-        [("1".into(), "counted".into()), ("3".into(), "duplicate".into())]
+        [
+            ("1".into(), "counted".into()),
+            ("3".into(), "duplicate".into())
+        ]
     );
     let m = b.measure("cohort");
     // 1 (D1) + 1 (D2) offences among 3 people.
     assert_eq!(m["offences"], 2);
     assert_eq!(m["frequency_per_offender"]["exact"], "2/3");
-    assert_eq!(b.results()["convictions"]["groups"][0]["dispositions"]["duplicate"], 1);
+    assert_eq!(
+        b.results()["convictions"]["groups"][0]["dispositions"]["duplicate"],
+        1
+    );
 }
 
 #[test]
@@ -327,7 +369,10 @@ fn pooled_evaluation_sums_counts_across_periods_and_pays_on_the_pooled_result() 
     let e = b.evaluation("pooled");
     assert_eq!(e["people"], 10);
     assert_eq!(e["improvement"]["exact"], "1/10");
-    assert_eq!(e["met"], true, "an improvement exactly on the minimum meets it");
+    assert_eq!(
+        e["met"], true,
+        "an improvement exactly on the minimum meets it"
+    );
     // basis = "pooled": one payment line, the pooled one.
     let lines = b.results()["payment"]["lines"].clone();
     assert_eq!(lines.as_array().map(Vec::len), Some(1));
@@ -368,8 +413,15 @@ fn at_risk_amount_is_repaid_when_the_target_is_missed() {
     // 0.42 − 0.40 = 0.02 < 0.05.
     assert_eq!(b.evaluation("cohort")["met"], false);
     assert_eq!(b.results()["payment"]["total_minor"], -250_000);
-    assert_eq!(b.results()["payment"]["direction"], "repaid by the provider");
-    assert!(b.stdout.contains("provider repays GBP 2500.00"), "{}", b.stdout);
+    assert_eq!(
+        b.results()["payment"]["direction"],
+        "repaid by the provider"
+    );
+    assert!(
+        b.stdout.contains("provider repays GBP 2500.00"),
+        "{}",
+        b.stdout
+    );
 }
 
 #[test]
@@ -401,7 +453,11 @@ fn repeat_index_first_keeps_the_earliest_event_and_ledgers_the_other() {
     assert_eq!(
         r1,
         [
-            ("2011-03-01".into(), "excluded".into(), "repeat-index".into()),
+            (
+                "2011-03-01".into(),
+                "excluded".into(),
+                "repeat-index".into()
+            ),
             ("2011-02-01".into(), "eligible".into(), String::new()),
         ]
     );
@@ -429,4 +485,28 @@ fn repeat_index_error_stops_the_audit_naming_the_person_and_both_rows() {
         .assert(EXIT_BAD_INPUT)
         .stderr_has(&["people.csv", "\"R1\"", "row 2", "(row 1)"]);
     assert!(!out.exists(), "no bundle is written");
+}
+
+// ----------------------------------------------------------------- period-boundary
+
+#[test]
+fn a_period_includes_its_first_and_last_days() {
+    let sb = Sandbox::new();
+    let b = sb.audit(scenario("period-boundary").join("spec.toml"));
+    let ledger = b.table("cohort");
+    let status = |p: &str| {
+        let row = ledger.only("person_id", p);
+        (row.get("status").to_string(), row.get("rule").to_string())
+    };
+    let outside = ("excluded".to_string(), "outside-periods".to_string());
+    let eligible = ("eligible".to_string(), String::new());
+    assert_eq!(status("A"), outside, "discharged 2011-09-30");
+    assert_eq!(
+        status("B"),
+        eligible,
+        "discharged 2011-10-01, the first day"
+    );
+    assert_eq!(status("C"), eligible, "discharged 2012-09-30, the last day");
+    assert_eq!(status("D"), outside, "discharged 2012-10-01");
+    assert_eq!(b.measure("cohort-1")["binary"]["exact"], "1/2");
 }

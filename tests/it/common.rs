@@ -84,6 +84,17 @@ impl Cmd {
         self
     }
 
+    /// More arguments.
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
     /// Sets an environment variable for the command.
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
         self.envs
@@ -270,19 +281,6 @@ impl Sandbox {
     }
 }
 
-impl Cmd {
-    /// More arguments.
-    pub fn args<I, S>(mut self, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        self.args
-            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
-        self
-    }
-}
-
 /// A bundle written by `run`.
 pub struct Bundle {
     pub dir: PathBuf,
@@ -318,6 +316,17 @@ impl Bundle {
         find_scope(&self.results()["evaluations"], scope)
     }
 
+    /// The signed SLSA provenance predicate (decoded from the DSSE envelope's payload).
+    pub fn provenance(&self) -> Value {
+        use base64::Engine as _;
+        let envelope = read_json(&self.path("attestation.dsse.json"));
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().expect("payload"))
+            .expect("payload is standard base64");
+        let statement: Value = serde_json::from_slice(&payload).expect("payload is JSON");
+        statement["predicate"].clone()
+    }
+
     /// person id → dispositions of their conviction rows, in data-row order
     /// (`tables/convictions.csv`).
     pub fn dispositions(&self) -> std::collections::BTreeMap<String, Vec<String>> {
@@ -340,8 +349,8 @@ fn find_scope(list: &Value, scope: &str) -> Value {
 
 /// Reads a JSON file.
 pub fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -457,7 +466,12 @@ impl Table {
             records.remove(0)
         };
         for (i, r) in records.iter().enumerate() {
-            assert_eq!(r.len(), header.len(), "record {} has the wrong width", i + 1);
+            assert_eq!(
+                r.len(),
+                header.len(),
+                "record {} has the wrong width",
+                i + 1
+            );
         }
         Table { header, records }
     }
@@ -470,7 +484,9 @@ impl Table {
     }
 
     pub fn rows(&self) -> impl Iterator<Item = Row<'_>> {
-        self.records.iter().map(move |cells| Row { table: self, cells })
+        self.records
+            .iter()
+            .map(move |cells| Row { table: self, cells })
     }
 
     /// The one row whose `column` is `value`.

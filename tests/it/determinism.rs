@@ -2,9 +2,6 @@
 //! count; `replay` recomputes a bundle byte for byte; `synth` regenerates the committed
 //! fixtures; Parquet inputs give the same results as CSV.
 
-use base64::Engine as _;
-use serde_json::Value;
-
 use crate::common::*;
 
 fn assert_same_evidence(a: &Bundle, b: &Bundle) {
@@ -16,16 +13,6 @@ fn assert_same_evidence(a: &Bundle, b: &Bundle) {
             b.dir.display()
         );
     }
-}
-
-/// The signed provenance predicate of a bundle.
-fn provenance(b: &Bundle) -> Value {
-    let envelope = read_json(&b.path("attestation.dsse.json"));
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(envelope["payload"].as_str().expect("payload"))
-        .expect("payload is standard base64");
-    let statement: Value = serde_json::from_slice(&payload).expect("payload is JSON");
-    statement["predicate"].clone()
 }
 
 #[test]
@@ -55,7 +42,7 @@ fn one_polars_thread_and_the_default_give_byte_identical_evidence() {
     };
     assert_same_evidence(&default, &single);
     // The thread count belongs in the provenance, and only there.
-    let params = &provenance(&single)["buildDefinition"]["internalParameters"];
+    let params = &single.provenance()["buildDefinition"]["internalParameters"];
     assert_eq!(params["polars_max_threads"], 1);
     assert_eq!(params["polars_version"], "0.55.2");
 }
@@ -66,7 +53,11 @@ fn replay_of_a_fresh_bundle_is_identical() {
     let b = sb.audit(committed_spec("doncaster-historical"));
     let out = sb.cmd(["replay"]).arg(&b.dir).assert(EXIT_OK);
     out.stdout_has(&["identical", "results.json", "tables/outcomes.csv"]);
-    let json = sb.cmd(["--json", "replay"]).arg(&b.dir).assert(EXIT_OK).json();
+    let json = sb
+        .cmd(["--json", "replay"])
+        .arg(&b.dir)
+        .assert(EXIT_OK)
+        .json();
     assert_eq!(json["identical"], true);
     assert_eq!(
         json["compared"].as_array().map(Vec::len),
@@ -113,15 +104,26 @@ fn synth_doncaster_seed_2011_reproduces_the_committed_fixtures() {
 fn parquet_inputs_give_the_same_results_as_csv() {
     let sb = Sandbox::new();
     let data = sb.join("synth");
-    sb.cmd(["synth", "--preset", "doncaster", "--seed", "2011", "--parquet", "--out"])
-        .arg(&data)
-        .assert(EXIT_OK);
+    sb.cmd([
+        "synth",
+        "--preset",
+        "doncaster",
+        "--seed",
+        "2011",
+        "--parquet",
+        "--out",
+    ])
+    .arg(&data)
+    .assert(EXIT_OK);
     // The committed spec, reading the Parquet copies written beside the CSV files.
     let csv_spec = committed_spec("doncaster-historical");
     let text = std::fs::read_to_string(&csv_spec).expect("committed spec");
     let parquet_text = text
         .replace("../fixtures/doncaster/people.csv", "people.parquet")
-        .replace("../fixtures/doncaster/convictions.csv", "convictions.parquet")
+        .replace(
+            "../fixtures/doncaster/convictions.csv",
+            "convictions.parquet",
+        )
         .replace("format = \"csv\"", "format = \"parquet\"");
     let parquet_spec = sb.write("synth/parquet.toml", parquet_text);
 
@@ -144,11 +146,69 @@ fn parquet_inputs_give_the_same_results_as_csv() {
     ] {
         assert_eq!(a[part], b[part], "results.json {part} differs");
     }
-    for rel in ["tables/cohort.csv", "tables/convictions.csv", "tables/outcomes.csv"] {
+    for rel in [
+        "tables/cohort.csv",
+        "tables/convictions.csv",
+        "tables/outcomes.csv",
+    ] {
         assert!(csv.bytes(rel) == parquet.bytes(rel), "{rel} differs");
     }
     sb.cmd(["replay"])
         .arg(&parquet.dir)
         .assert(EXIT_OK)
         .stdout_has(&["identical"]);
+}
+
+#[test]
+fn replay_refuses_a_data_directory_whose_files_differ_from_the_recorded_digests() {
+    let sb = Sandbox::new();
+    let b = sb.audit_with(
+        scenario("small-valid").join("spec.toml"),
+        &["--no-embed-inputs"],
+    );
+    let recorded = b.results()["inputs"][0]["sha256"]
+        .as_str()
+        .expect("people digest")
+        .to_string();
+    let data = sb.copy_scenario("small-valid");
+    edit_file(&data.join("people.csv"), "V5,2011-10-05,", "V5,2011-10-06,");
+    sb.cmd(["replay"])
+        .arg(&b.dir)
+        .arg("--data")
+        .arg(&data)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["people", &recorded]);
+}
+
+#[test]
+fn crlf_line_endings_and_a_byte_order_mark_do_not_change_the_results() {
+    // Real extracts come from Windows and Excel. Same rows, other bytes: the input
+    // digests differ, everything computed from the rows is the same.
+    let sb = Sandbox::new();
+    let clean = sb.audit(scenario("small-valid").join("spec.toml"));
+    let dir = sb.copy_scenario("small-valid");
+    for name in ["people.csv", "convictions.csv"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("csv");
+        let windows = format!("\u{feff}{}", text.replace('\n', "\r\n"));
+        std::fs::write(dir.join(name), windows).expect("write csv");
+    }
+    let messy = sb.audit(dir.join("spec.toml"));
+    let (a, b) = (clean.results(), messy.results());
+    assert_ne!(a["inputs"], b["inputs"]);
+    for part in [
+        "cohort",
+        "convictions",
+        "measures",
+        "evaluations",
+        "payment",
+    ] {
+        assert_eq!(a[part], b[part], "results.json {part} differs");
+    }
+    for rel in [
+        "tables/cohort.csv",
+        "tables/convictions.csv",
+        "tables/outcomes.csv",
+    ] {
+        assert!(clean.bytes(rel) == messy.bytes(rel), "{rel} differs");
+    }
 }

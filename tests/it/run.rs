@@ -46,7 +46,11 @@ fn doncaster_cohort_1_meets_the_five_point_target_and_earns_the_amount_at_risk()
         "GBP 1000000.00",
         "owed to the provider",
     ] {
-        assert!(b.stdout.contains(needle), "verdict lacks {needle:?}:\n{}", b.stdout);
+        assert!(
+            b.stdout.contains(needle),
+            "verdict lacks {needle:?}:\n{}",
+            b.stdout
+        );
     }
     assert_eq!(b.results()["payment"]["total_minor"], 100_000_000);
     assert_eq!(b.results()["verdict"]["code"], "threshold-met");
@@ -65,7 +69,11 @@ fn doncaster_cohort_2_misses_the_target_and_the_provider_repays() {
         "provider repays GBP 1000000.00",
         "repaid by the provider",
     ] {
-        assert!(b.stdout.contains(needle), "verdict lacks {needle:?}:\n{}", b.stdout);
+        assert!(
+            b.stdout.contains(needle),
+            "verdict lacks {needle:?}:\n{}",
+            b.stdout
+        );
     }
     assert_eq!(b.results()["payment"]["total_minor"], -100_000_000);
     assert_eq!(b.results()["verdict"]["code"], "threshold-not-met");
@@ -82,7 +90,8 @@ fn doncaster_historical_computes_the_58_percent_baseline_from_the_2009_rows() {
     assert_eq!(r["comparator"]["value"]["exact"], "29/50");
     assert_eq!(r["comparator"]["value"]["value"], "0.580000");
     assert!(
-        b.stdout.contains("58.0% (historical baseline baseline-2009)"),
+        b.stdout
+            .contains("58.0% (historical baseline baseline-2009)"),
         "{}",
         b.stdout
     );
@@ -104,8 +113,14 @@ fn results_equal_the_planted_truth_in_every_group() {
         assert_eq!(m["people"], t["eligible"], "{name}: people");
         assert_eq!(m["reoffenders"], t["reoffenders"], "{name}: reoffenders");
         assert_eq!(m["offences"], t["counted_offences"], "{name}: offences");
-        assert_eq!(m["conviction_events"], t["counted_events"], "{name}: events");
-        assert_eq!(m["days_to_first_sum"], t["days_to_first_sum"], "{name}: days");
+        assert_eq!(
+            m["conviction_events"], t["counted_events"],
+            "{name}: events"
+        );
+        assert_eq!(
+            m["days_to_first_sum"], t["days_to_first_sum"],
+            "{name}: days"
+        );
         let (r, e) = (int(&t["reoffenders"]), int(&t["eligible"]));
         assert_eq!(m["binary"]["exact"], fraction(r, e), "{name}: binary rate");
     }
@@ -117,7 +132,11 @@ fn results_equal_the_planted_truth_in_every_group() {
         let (rt, et) = (int(&t["reoffenders"]), int(&t["eligible"]));
         let e = b.evaluation(name);
         assert_eq!(e["treated"]["exact"], fraction(rt, et), "{name}: treated");
-        assert_eq!(e["comparator"]["exact"], fraction(rb, eb), "{name}: comparator");
+        assert_eq!(
+            e["comparator"]["exact"],
+            fraction(rb, eb),
+            "{name}: comparator"
+        );
         assert_eq!(
             e["improvement"]["exact"],
             fraction(rb * et - rt * eb, eb * et),
@@ -219,7 +238,13 @@ fn cohort_ledger_has_one_line_per_people_row_and_every_exclusion_has_a_rule_and_
     // Cohort 1 alone: 1000 eligible; its 80 exclusions by rule; the 2160 rows of 2009
     // and cohort 2 are outside the spec's only period.
     let count = |rule: &str| ledger.rows().filter(|r| r.get("rule") == rule).count();
-    assert_eq!(ledger.rows().filter(|r| r.get("status") == "eligible").count(), 1000);
+    assert_eq!(
+        ledger
+            .rows()
+            .filter(|r| r.get("status") == "eligible")
+            .count(),
+        1000
+    );
     assert_eq!(count("deported"), 25);
     assert_eq!(count("remand-time-served"), 40);
     assert_eq!(count("breach-only"), 15);

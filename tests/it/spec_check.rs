@@ -6,7 +6,11 @@ use crate::common::*;
 #[test]
 fn every_committed_spec_checks() {
     let sb = Sandbox::new();
-    for name in ["doncaster-cohort-1", "doncaster-cohort-2", "doncaster-historical"] {
+    for name in [
+        "doncaster-cohort-1",
+        "doncaster-cohort-2",
+        "doncaster-historical",
+    ] {
         sb.cmd(["check"])
             .arg(committed_spec(name))
             .assert(EXIT_OK)
@@ -63,7 +67,10 @@ fn check_lists_every_problem_of_a_spec_at_once() {
     out.stderr_has(&[
         "3 problems",
         // The month 13 in the period's end date (the position is the value's quote).
-        &format!("{}: period end \"2011-13-01\" is not a valid date", at("\"2011-13-01\"")),
+        &format!(
+            "{}: period end \"2011-13-01\" is not a valid date",
+            at("\"2011-13-01\"")
+        ),
         &format!("{}: threshold.per_period is negative", at("\"-0.05\"")),
         "comparator.period is not used by kind \"fixed-baseline\"",
     ]);

@@ -15,7 +15,10 @@ fn fresh(sb: &Sandbox) -> Bundle {
 fn change_one_byte(path: &Path, from: &str, to: &str) {
     assert_eq!(from.len(), to.len());
     let differing = from.bytes().zip(to.bytes()).filter(|(a, b)| a != b).count();
-    assert_eq!(differing, 1, "{from:?} → {to:?} must change exactly one byte");
+    assert_eq!(
+        differing, 1,
+        "{from:?} → {to:?} must change exactly one byte"
+    );
     edit_file(path, from, to);
 }
 
@@ -67,7 +70,11 @@ fn one_changed_byte_in_results_json_is_a_digest_mismatch() {
     let sb = Sandbox::new();
     let b = fresh(&sb);
     // Nothing was owed; the edited bundle claims 8 pence.
-    change_one_byte(&b.path("results.json"), "\"total_minor\": 0,", "\"total_minor\": 8,");
+    change_one_byte(
+        &b.path("results.json"),
+        "\"total_minor\": 0,",
+        "\"total_minor\": 8,",
+    );
     assert_rejected(&sb, &b, "digest-mismatch", "results.json");
 }
 
@@ -102,7 +109,11 @@ fn one_changed_byte_in_the_spec_is_a_digest_mismatch() {
     let sb = Sandbox::new();
     let b = fresh(&sb);
     // The published baseline 0.500 becomes 0.600.
-    change_one_byte(&b.path("spec.toml"), "value = \"0.500\"", "value = \"0.600\"");
+    change_one_byte(
+        &b.path("spec.toml"),
+        "value = \"0.500\"",
+        "value = \"0.600\"",
+    );
     assert_rejected(&sb, &b, "digest-mismatch", "spec.toml");
 }
 
@@ -154,13 +165,19 @@ fn a_bundle_checked_against_another_key_is_not_trusted() {
     sb.cmd(["keygen", "--out"])
         .arg(sb.join("other.pem"))
         .assert(EXIT_OK);
-    assert!(sb.join("other.pub.pem").is_file(), "keygen writes FILE.pub.pem");
+    assert!(
+        sb.join("other.pub.pem").is_file(),
+        "keygen writes FILE.pub.pem"
+    );
     sb.cmd(["verify"])
         .arg(&b.dir)
         .arg("--key")
         .arg(sb.join("other.pub.pem"))
         .assert(EXIT_VERIFY_FAILED)
-        .stderr_has(&["key-not-trusted: attestation.dsse.json", "key-not-trusted: signer.pub.pem"]);
+        .stderr_has(&[
+            "key-not-trusted: attestation.dsse.json",
+            "key-not-trusted: signer.pub.pem",
+        ]);
     sb.cmd(["replay"])
         .arg(&b.dir)
         .arg("--key")
@@ -248,4 +265,89 @@ fn verify_json_lists_every_finding_by_code_and_path() {
         .collect();
     assert!(findings.contains(&("file-missing".into(), "tables/cohort.csv".into())));
     assert!(findings.contains(&("file-unexpected".into(), "notes.txt".into())));
+}
+
+#[test]
+fn a_symlink_in_the_bundle_is_rejected_even_if_its_target_matches() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    // The bytes are unchanged, but live outside the bundle: verify must not follow links.
+    let outside = sb.join("results-outside.json");
+    std::fs::rename(b.path("results.json"), &outside).expect("move results.json");
+    std::os::unix::fs::symlink(&outside, b.path("results.json")).expect("symlink");
+    assert_rejected(&sb, &b, "symlink", "results.json");
+}
+
+#[test]
+fn a_validly_re_signed_bundle_whose_results_do_not_follow_from_its_inputs_fails_replay() {
+    // Someone holding the signing key edits the evidence and signs it again: `verify`
+    // cannot tell, `replay` must.
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    change_one_byte(
+        &b.path("results.json"),
+        "\"total_minor\": 0,",
+        "\"total_minor\": 8,",
+    );
+    change_one_byte(
+        &b.path("tables/outcomes.csv"),
+        "cohort,V3,2011-10-03,2012-10-03,2013-04-03,0,",
+        "cohort,V3,2011-10-03,2012-10-03,2013-04-03,1,",
+    );
+    let key = outcome_audit::bundle::keys::load_private_key(&sb.home().join("signing-key.pem"))
+        .expect("the sandbox's default key");
+    outcome_audit::bundle::verify::sign_bundle_dir(&b.dir, &key, b.provenance())
+        .expect("re-sign the edited bundle");
+    sb.cmd(["verify"]).arg(&b.dir).assert(EXIT_OK);
+    let out = sb.cmd(["replay"]).arg(&b.dir).assert(EXIT_VERIFY_FAILED);
+    out.stdout_has(&[
+        "differs: results.json at $.payment.total_minor: bundle has 8, recomputed 0",
+        "differs: tables/outcomes.csv at line 4",
+    ]);
+    let json = sb
+        .cmd(["--json", "replay"])
+        .arg(&b.dir)
+        .assert(EXIT_VERIFY_FAILED)
+        .json();
+    assert_eq!(json["identical"], false);
+    assert_eq!(json["differences"].as_array().map(Vec::len), Some(2));
+}
+
+#[cfg(unix)]
+#[test]
+fn signing_keys_are_owner_only_and_never_enter_a_bundle() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    sb.cmd(["keygen", "--out"])
+        .arg(sb.join("k.pem"))
+        .assert(EXIT_OK);
+    for key in [sb.home().join("signing-key.pem"), sb.join("k.pem")] {
+        let mode = std::fs::metadata(&key)
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", key.display());
+    }
+    // keygen refuses to overwrite a key unless forced.
+    sb.cmd(["keygen", "--out"])
+        .arg(sb.join("k.pem"))
+        .assert(EXIT_BAD_INPUT);
+    let mut stack = vec![b.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("bundle folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("bundle file");
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !text.contains("PRIVATE KEY"),
+                    "{} holds a private key",
+                    path.display()
+                );
+            }
+        }
+    }
 }

@@ -1,0 +1,218 @@
+//! National-scale benchmark: `cargo bench --bench national`.
+//!
+//! Generates (or reuses) synthetic national data — by default 1,000,000 people and about
+//! 4.5 million conviction rows, ~370 MB of CSV — then measures, in one process on one
+//! machine so that ratios are comparable:
+//! - the floor: hashing and parsing the inputs (what any audit must do);
+//! - SHA-256 alone, to show the hashing rate;
+//! - `run` (the binary, end to end, with and without embedded inputs), `verify` and
+//!   `replay`, each with its peak memory as reported by the binary.
+//!
+//! Environment: `BENCH_PEOPLE` (default 1000000), `BENCH_DIR` (default a folder under
+//! the system temp directory, reused between runs), `BENCH_REPEAT` (default 3; the
+//! minimum is reported).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use outcome_audit::digest::Sha256Digest;
+use outcome_audit::spec::AuditSpec;
+use outcome_audit::synth::{self, ExistingFiles, SynthConfig};
+
+const SPEC: &str = r#"version = 1
+[contract]
+id = "national-benchmark"
+title = "National-scale benchmark (synthetic)"
+commissioner = "Benchmark"
+provider = "Benchmark"
+evaluator = "Benchmark"
+validation_method = "historical-comparison"
+[inputs.people]
+path = "people.csv"
+format = "csv"
+columns = { person_id = "offender_ref", index_date = "discharge_date" }
+[inputs.convictions]
+path = "convictions.csv"
+format = "csv"
+columns = { person_id = "offender_ref", sanction_date = "disposal_date", sanction_type = "disposal_type", appearance_id = "court_event_id" }
+[cohort]
+periods = [{ name = "national-2011", from = "2011-01-01", to = "2011-12-31" }]
+repeat_index = "first"
+exclude = [
+  { id = "deported", column = "discharge_reason", equals = "deported", reason = "deported" },
+  { id = "remand-time-served", column = "discharge_reason", equals = "time_served_on_remand", reason = "remand" },
+  { id = "breach-only", column = "breach_only", equals = "Y", reason = "breach only" },
+]
+[outcome]
+measure = "binary"
+unit = "offence"
+sanctions = ["conviction"]
+window = { months = 12, end = "exclusive" }
+court_lag = { months = 6 }
+duplicates = "collapse"
+exclude = [
+  { id = "breach", column = "offence_code", equals = "breach", reason = "breach" },
+  { id = "unknown-offence-code", column = "offence_code", in = ["ZZ99", "X000", "99ZZ"], reason = "unknown code" },
+]
+[comparator]
+kind = "fixed-baseline"
+value = "0.470"
+source = "benchmark"
+[threshold]
+kind = "points"
+per_period = "0.01"
+[payment]
+currency = "GBP"
+basis = "per-period"
+kind = "at-risk"
+at_risk_minor = 100
+on_miss = "nothing"
+"#;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let out = f();
+        best = best.min(t.elapsed());
+        last = Some(out);
+    }
+    (best, last.expect("repeat >= 1"))
+}
+
+/// Runs the binary; returns wall time and the peak resident memory it reports.
+fn run_binary(bin: &Path, args: &[&str], home: &Path) -> (Duration, u64) {
+    let t = Instant::now();
+    let out = Command::new(bin)
+        .args(args)
+        .env("OUTCOME_AUDIT_HOME", home)
+        .env("OUTCOME_AUDIT_REPORT_PEAK_MEMORY", "1")
+        .output()
+        .expect("binary runs");
+    let elapsed = t.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak memory: "))
+        .and_then(|v| v.trim_end_matches(" bytes").parse().ok())
+        .unwrap_or(0);
+    (elapsed, peak)
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn main() {
+    let people = env_usize("BENCH_PEOPLE", 1_000_000);
+    let repeat = env_usize("BENCH_REPEAT", 3).max(1);
+    let dir = std::env::var_os("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("outcome-audit-bench-{people}")));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    if !dir.join("convictions.csv").exists() {
+        let t = Instant::now();
+        synth::generate_into(&SynthConfig::national(7, people), &dir, ExistingFiles::Overwrite)
+            .expect("synth");
+        println!("generated {people} people in {:.2} s", t.elapsed().as_secs_f64());
+    }
+    let spec_path = dir.join("national.toml");
+    std::fs::write(&spec_path, SPEC).expect("spec");
+    let spec = AuditSpec::load(&spec_path).expect("spec loads");
+    let input_bytes: u64 = spec
+        .inputs()
+        .iter()
+        .map(|i| std::fs::metadata(&i.path).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    println!("inputs: {:.1} MB ({people} people)", mb(input_bytes));
+
+    // Warm the page cache so every measurement reads from memory alike.
+    for i in spec.inputs() {
+        let _ = Sha256Digest::of_file(&i.path);
+    }
+    let (hash, _) = best(repeat, || {
+        for i in spec.inputs() {
+            Sha256Digest::of_file(&i.path).expect("hash");
+        }
+    });
+    println!(
+        "sha256 alone:           {:>7.3} s  ({:.2} GB/s)",
+        hash.as_secs_f64(),
+        input_bytes as f64 / hash.as_secs_f64() / 1e9
+    );
+    let (floor, _) = best(repeat, || {
+        outcome_audit::pipeline::load_inputs(&spec, &spec.people, &spec.convictions).expect("load")
+    });
+    println!("floor (hash + parse):   {:>7.3} s", floor.as_secs_f64());
+
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_outcome-audit"));
+    let home = dir.join("home");
+    let out = dir.join("bundle");
+    let out_s = out.to_string_lossy().into_owned();
+    let spec_s = spec_path.to_string_lossy().into_owned();
+    let report = |label: &str, args: &[&str]| -> Duration {
+        let mut best_t = Duration::MAX;
+        let mut peak = 0;
+        for _ in 0..repeat {
+            let (t, p) = run_binary(&bin, args, &home);
+            best_t = best_t.min(t);
+            peak = peak.max(p);
+        }
+        println!(
+            "{label:<23} {:>7.3} s  = {:.2} x floor; peak memory {:.0} MB = {:.2} x input",
+            best_t.as_secs_f64(),
+            best_t.as_secs_f64() / floor.as_secs_f64(),
+            mb(peak),
+            peak as f64 / input_bytes as f64
+        );
+        best_t
+    };
+    let run = report("run (embedded inputs):", &["run", &spec_s, "--out", &out_s, "--force"]);
+    report("run --no-embed-inputs:", &["run", &spec_s, "--out", &out_s, "--force", "--no-embed-inputs"]);
+    report("run (embedded inputs):", &["run", &spec_s, "--out", &out_s, "--force"]);
+    let bundle_bytes: u64 = walk_size(&out);
+    let (bundle_hash, _) = best(repeat, || hash_tree(&out));
+    println!(
+        "bundle: {:.1} MB; hashing it alone {:.3} s",
+        mb(bundle_bytes),
+        bundle_hash.as_secs_f64()
+    );
+    let verify = report("verify:", &["verify", &out_s]);
+    println!(
+        "  verify / hashing the bundle = {:.2}",
+        verify.as_secs_f64() / bundle_hash.as_secs_f64()
+    );
+    let replay = report("replay:", &["replay", &out_s]);
+    println!("  replay / run = {:.2}", replay.as_secs_f64() / run.as_secs_f64());
+}
+
+fn walk_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            total += walk_size(&p);
+        } else if let Ok(m) = entry.metadata() {
+            total += m.len();
+        }
+    }
+    total
+}
+
+fn hash_tree(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            hash_tree(&p);
+        } else {
+            let _ = Sha256Digest::of_file(&p);
+        }
+    }
+}
