@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use foldhash::fast::FixedState;
+
 use crate::data::{DataError, LoadedInput};
 use crate::dates::Day;
 use crate::exact::Ratio;
@@ -317,7 +319,7 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
     }
 
     // One index event per person per group: the earliest (then the first row).
-    let mut first: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut first: HashMap<(usize, &str), usize, FixedState> = HashMap::default();
     let mut repeats = Vec::new();
     for (k, e) in ledger.iter().enumerate() {
         let (None, Some(g), Some(day)) = (e.excluded, e.group, e.index_date) else {

@@ -568,9 +568,10 @@ pub fn write_convictions_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Resul
         out.push(b',');
         push_opt_day(&mut out, o.sanction_dates[r.row as usize]);
         out.push(b',');
-        match r.disposition {
-            Disposition::Rule(i) => push_field(&mut out, &codes[i]),
-            d => out.extend_from_slice(d.code(rules).as_bytes()),
+        match (r.disposition, r.disposition.fixed_code()) {
+            (_, Some(code)) => out.extend_from_slice(code.as_bytes()),
+            (Disposition::Rule(i), None) => push_field(&mut out, &codes[i]),
+            (_, None) => {}
         }
         out.push(b'\n');
         flush_if_full(&mut out, w)?;

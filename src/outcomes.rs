@@ -13,7 +13,9 @@
 //!   29 August), with the same end rule.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+
+use foldhash::fast::FixedState;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::cohort::{condition_holds, CohortResult};
 use crate::data::{DataError, LoadedInput};
@@ -47,16 +49,24 @@ impl Disposition {
     /// Stable code written to tables and results (`rule:<id>` for exclude rules).
     pub fn code(&self, rules: &[Rule]) -> String {
         match self {
-            Disposition::MissingDate => "missing-date".into(),
-            Disposition::Duplicate => "duplicate".into(),
-            Disposition::SanctionNotCounted => "sanction-not-counted".into(),
             Disposition::Rule(i) => format!("rule:{}", rules.get(*i).map(|r| r.id.as_str()).unwrap_or("?")),
-            Disposition::BeforeIndex => "before-index".into(),
-            Disposition::OutsideWindow => "outside-window".into(),
-            Disposition::SanctionBeforeOffence => "sanction-before-offence".into(),
-            Disposition::ProvenAfterLag => "proven-after-lag".into(),
-            Disposition::Counted => "counted".into(),
+            other => other.fixed_code().unwrap_or_default().to_string(),
         }
+    }
+
+    /// The code of every disposition but `Rule`, without allocating.
+    pub fn fixed_code(&self) -> Option<&'static str> {
+        Some(match self {
+            Disposition::MissingDate => "missing-date",
+            Disposition::Duplicate => "duplicate",
+            Disposition::SanctionNotCounted => "sanction-not-counted",
+            Disposition::Rule(_) => return None,
+            Disposition::BeforeIndex => "before-index",
+            Disposition::OutsideWindow => "outside-window",
+            Disposition::SanctionBeforeOffence => "sanction-before-offence",
+            Disposition::ProvenAfterLag => "proven-after-lag",
+            Disposition::Counted => "counted",
+        })
     }
 }
 
@@ -197,6 +207,7 @@ pub fn compute(
     // pass below touches one small struct per row instead of every column.
     let codes: Vec<(&str, Sanction)> = o.sanction_codes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     let mut rows = Vec::with_capacity(ids.len());
+    let hasher = FixedState::default();
     for i in 0..ids.len() {
         let t = types[i].map(str::trim_ascii).filter(|t| !t.is_empty());
         let Some(t) = t else {
@@ -237,7 +248,7 @@ pub fn compute(
             }
         }
         let appearance = appearances.as_ref().and_then(|a| a[i]);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = hasher.build_hasher();
         appearance.hash(&mut h);
         let appearance_hash = h.finish();
         for v in &rule_values {
@@ -256,7 +267,8 @@ pub fn compute(
     tracing::debug!("rows prepared");
 
     // Conviction rows of each member, as one flat array sliced by member (CSR layout).
-    let mut first_member: HashMap<&str, u32> = HashMap::with_capacity(cohort.members.len());
+    let mut first_member: HashMap<&str, u32, FixedState> =
+        HashMap::with_capacity_and_hasher(cohort.members.len(), FixedState::default());
     let mut next_same_person: Vec<u32> = vec![u32::MAX; cohort.members.len()];
     for (k, m) in cohort.members.iter().enumerate().rev() {
         let id = cohort.person_id(m);

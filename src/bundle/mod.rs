@@ -218,9 +218,17 @@ pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOpti
         .map_err(io_err(&parent))?;
     let root = tmp.path();
 
-    for rel in computed_paths() {
-        write_file_with(root, rel, |w| write_computed(audit, rel, w))?;
-    }
+    // The files are independent: write them side by side.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = computed_paths()
+            .into_iter()
+            .map(|rel| scope.spawn(move || write_file_with(root, rel, |w| write_computed(audit, rel, w))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(BundleError::Sign("a writer thread failed".into()))))
+            .collect::<Result<Vec<()>, BundleError>>()
+    })?;
     tracing::info!("evidence written");
     if opts.embed_inputs {
         fs::create_dir_all(root.join("inputs")).map_err(io_err(root))?;
