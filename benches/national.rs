@@ -71,7 +71,10 @@ on_miss = "nothing"
 "#;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -119,9 +122,16 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("bench dir");
     if !dir.join("convictions.csv").exists() {
         let t = Instant::now();
-        synth::generate_into(&SynthConfig::national(7, people), &dir, ExistingFiles::Overwrite)
-            .expect("synth");
-        println!("generated {people} people in {:.2} s", t.elapsed().as_secs_f64());
+        synth::generate_into(
+            &SynthConfig::national(7, people),
+            &dir,
+            ExistingFiles::Overwrite,
+        )
+        .expect("synth");
+        println!(
+            "generated {people} people in {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     let spec_path = dir.join("national.toml");
     std::fs::write(&spec_path, SPEC).expect("spec");
@@ -174,9 +184,25 @@ fn main() {
         );
         best_t
     };
-    let run = report("run (embedded inputs):", &["run", &spec_s, "--out", &out_s, "--force"]);
-    report("run --no-embed-inputs:", &["run", &spec_s, "--out", &out_s, "--force", "--no-embed-inputs"]);
-    report("run (embedded inputs):", &["run", &spec_s, "--out", &out_s, "--force"]);
+    let run = report(
+        "run (embedded inputs):",
+        &["run", &spec_s, "--out", &out_s, "--force"],
+    );
+    report(
+        "run --no-embed-inputs:",
+        &[
+            "run",
+            &spec_s,
+            "--out",
+            &out_s,
+            "--force",
+            "--no-embed-inputs",
+        ],
+    );
+    report(
+        "run (embedded inputs):",
+        &["run", &spec_s, "--out", &out_s, "--force"],
+    );
     let bundle_bytes: u64 = walk_size(&out);
     let (bundle_hash, _) = best(repeat, || hash_tree(&out));
     println!(
@@ -190,7 +216,10 @@ fn main() {
         verify.as_secs_f64() / bundle_hash.as_secs_f64()
     );
     let replay = report("replay:", &["replay", &out_s]);
-    println!("  replay / run = {:.2}", replay.as_secs_f64() / run.as_secs_f64());
+    println!(
+        "  replay / run = {:.2}",
+        replay.as_secs_f64() / run.as_secs_f64()
+    );
 }
 
 fn walk_size(dir: &Path) -> u64 {

@@ -130,7 +130,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK });
+            return ExitCode::from(if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            });
         }
     };
     init_logging(cli.verbose);
@@ -159,8 +163,10 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -175,7 +181,14 @@ pub fn run(cli: Cli) -> u8 {
             key,
             no_embed_inputs,
             force,
-        } => cmd_run(&specs, out.as_deref(), key.as_deref(), !no_embed_inputs, force, json),
+        } => cmd_run(
+            &specs,
+            out.as_deref(),
+            key.as_deref(),
+            !no_embed_inputs,
+            force,
+            json,
+        ),
         Command::Verify { bundle, key } => cmd_verify(&bundle, key.as_deref(), json),
         Command::Replay { bundle, data, key } => {
             cmd_replay(&bundle, data.as_deref(), key.as_deref(), json)
@@ -196,7 +209,10 @@ fn error(code: u8, message: impl std::fmt::Display) -> u8 {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 fn now_rfc3339() -> String {
@@ -221,7 +237,11 @@ pub fn polars_threads() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n: &usize| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 fn signing_key(path: Option<&Path>) -> Result<ed25519_dalek::SigningKey, String> {
@@ -242,7 +262,14 @@ fn signing_key(path: Option<&Path>) -> Result<ed25519_dalek::SigningKey, String>
     }
 }
 
-fn cmd_run(specs: &[PathBuf], out: Option<&Path>, key: Option<&Path>, embed: bool, force: bool, json: bool) -> u8 {
+fn cmd_run(
+    specs: &[PathBuf],
+    out: Option<&Path>,
+    key: Option<&Path>,
+    embed: bool,
+    force: bool,
+    json: bool,
+) -> u8 {
     // Check every spec before doing any work.
     let mut loaded = Vec::new();
     for path in specs {
@@ -303,16 +330,25 @@ fn cmd_run(specs: &[PathBuf], out: Option<&Path>, key: Option<&Path>, embed: boo
 
 fn percent_or_value(measure: Measure, r: crate::exact::Ratio) -> String {
     match measure {
-        Measure::Binary => format!("{}%", r.mul(crate::exact::Ratio::from_int(100)).to_fixed(1)),
+        Measure::Binary => format!(
+            "{}%",
+            r.times(crate::exact::Ratio::from_int(100)).to_fixed(1)
+        ),
         _ => r.to_fixed(3),
     }
 }
 
 fn amount_in_points(measure: Measure, kind: ThresholdKind, r: crate::exact::Ratio) -> String {
     match (kind, measure) {
-        (ThresholdKind::Relative, _) => format!("{}%", r.mul(crate::exact::Ratio::from_int(100)).to_fixed(1)),
+        (ThresholdKind::Relative, _) => format!(
+            "{}%",
+            r.times(crate::exact::Ratio::from_int(100)).to_fixed(1)
+        ),
         (ThresholdKind::Points, Measure::Binary) => {
-            format!("{} points", r.mul(crate::exact::Ratio::from_int(100)).to_fixed(1))
+            format!(
+                "{} points",
+                r.times(crate::exact::Ratio::from_int(100)).to_fixed(1)
+            )
         }
         (ThresholdKind::Points, _) => r.to_fixed(3),
     }
@@ -361,13 +397,20 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
             t.reoffenders,
             t.people
         );
-        let better = if e.improvement.is_negative() { "worse" } else { "better" };
+        let better = if e.improvement.is_negative() {
+            "worse"
+        } else {
+            "better"
+        };
         s += &format!(
             "  difference  {} {} than the comparator{}\n",
             amount_in_points(o.measure, ThresholdKind::Points, e.improvement.abs_value()),
             better,
             e.relative_improvement
-                .map(|r| format!(" ({} relative)", amount_in_points(o.measure, ThresholdKind::Relative, r)))
+                .map(|r| format!(
+                    " ({} relative)",
+                    amount_in_points(o.measure, ThresholdKind::Relative, r)
+                ))
                 .unwrap_or_default()
         );
         s += &format!(
@@ -377,9 +420,17 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
                 ThresholdKind::Points => "points",
                 ThresholdKind::Relative => "relative",
             },
-            if e.scope == POOLED { "pooled" } else { "per period" }
+            if e.scope == POOLED {
+                "pooled"
+            } else {
+                "per period"
+            }
         );
-        s += &format!("  decision    {} [{}]\n", if e.met { "target met" } else { "target missed" }, e.code());
+        s += &format!(
+            "  decision    {} [{}]\n",
+            if e.met { "target met" } else { "target missed" },
+            e.code()
+        );
     }
     for p in &audit.payments {
         s += &format!("  payment     {}: {}\n", p.scope, p.explanation);
@@ -434,7 +485,11 @@ fn cmd_verify(bundle: &Path, key: Option<&Path>, json: bool) -> u8 {
                     "signer_pinned": v.pinned(),
                 }));
             } else {
-                println!("verified: {} ({} files and the attestation)", bundle.display(), files);
+                println!(
+                    "verified: {} ({} files and the attestation)",
+                    bundle.display(),
+                    files
+                );
                 if v.pinned() {
                     println!("signer: {} (pinned with --key)", v.keyid());
                 } else {
@@ -510,17 +565,20 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
     let mut code = EXIT_OK;
     let mut reports = Vec::new();
     for path in specs {
-        let result = AuditSpec::load(path).map_err(|e| e.to_string()).and_then(|spec| {
-            crate::data::check_columns(&spec.people, &crate::cohort::people_columns(&spec))
-                .and_then(|_| {
-                    crate::data::check_columns(
-                        &spec.convictions,
-                        &crate::outcomes::conviction_columns(&spec),
-                    )
-                })
-                .map_err(|e| e.to_string())
-                .map(|_| spec)
-        });
+        let result = AuditSpec::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|spec| {
+                crate::data::check_columns(&spec.people, &crate::cohort::people_columns(&spec))
+                    .and_then(|_| {
+                        crate::data::check_columns(
+                            &spec.convictions,
+                            &crate::outcomes::conviction_columns(&spec),
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| check_pins(&spec))
+                    .map(|_| spec)
+            });
         match result {
             Ok(spec) => {
                 if json {
@@ -537,7 +595,8 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
             }
             Err(e) => {
                 if json {
-                    reports.push(json!({"spec": path.display().to_string(), "ok": false, "error": e}));
+                    reports
+                        .push(json!({"spec": path.display().to_string(), "ok": false, "error": e}));
                 }
                 eprintln!("error: {e}");
                 code = EXIT_BAD_INPUT;
@@ -548,6 +607,25 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
         print_json(&serde_json::Value::Array(reports));
     }
     code
+}
+
+/// Hashes every pinned input and compares it with its pin.
+fn check_pins(spec: &AuditSpec) -> Result<(), String> {
+    for input in spec.inputs() {
+        if let Some(expected) = input.sha256 {
+            let (actual, _) = crate::data::hash_file(&input.path).map_err(|e| e.to_string())?;
+            if actual != expected {
+                return Err(crate::data::DataError::DigestMismatch {
+                    path: input.path.clone(),
+                    input: input.name.clone(),
+                    expected,
+                    actual,
+                }
+                .to_string());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn cmd_keygen(out: Option<&Path>, force: bool, json: bool) -> u8 {
@@ -568,7 +646,9 @@ fn cmd_keygen(out: Option<&Path>, force: bool, json: bool) -> u8 {
         return error(EXIT_OUTPUT_FAILED, format!("{}: {e}", pub_path.display()));
     }
     if json {
-        print_json(&json!({"private_key": path.display().to_string(), "public_key": pub_path.display().to_string(), "keyid": keyid}));
+        print_json(
+            &json!({"private_key": path.display().to_string(), "public_key": pub_path.display().to_string(), "keyid": keyid}),
+        );
     } else {
         println!("private key: {} (owner-only)", path.display());
         println!("public key:  {}", pub_path.display());

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use foldhash::fast::FixedState;
 
-use crate::data::{DataError, LoadedInput};
+use crate::data::{DataError, LoadedInput, TextColumn};
 use crate::dates::Day;
 use crate::exact::Ratio;
 use crate::spec::{AuditSpec, Condition, GroupRole, InputSpec, Period, RepeatIndex, Rule};
@@ -158,7 +158,10 @@ impl CohortResult {
 
     /// Rows whose index date falls in a group.
     pub fn group_rows(&self, group: usize) -> u64 {
-        self.ledger.iter().filter(|e| e.group == Some(group)).count() as u64
+        self.ledger
+            .iter()
+            .filter(|e| e.group == Some(group))
+            .count() as u64
     }
 
     /// Rows in one group: (eligible, exclusions by rule in the order rules are applied).
@@ -202,32 +205,29 @@ pub fn rule_column<'a>(input: &'a InputSpec, rule: &'a Rule) -> &'a str {
     input.column(&rule.column)
 }
 
-/// Evaluates one rule condition on one cell. Numeric conditions on a non-numeric value
-/// are an error for the caller to place.
+/// Evaluates one rule condition on one cell.
+///
+/// A missing (empty) value equals nothing and is in no list, so `equals` and `in` are
+/// false and `not_equals` and `not_in` are true for it. A numeric comparison cannot be
+/// made on a missing or non-numeric value: that is an error for the caller to place
+/// (put an `is_missing` rule first to decide what missing values mean).
 pub fn condition_holds(condition: &Condition, value: Option<&str>) -> Result<bool, String> {
     let value = value.map(str::trim_ascii).filter(|v| !v.is_empty());
-    let numeric = |v: &str| Ratio::parse_decimal(v).map_err(|_| format!("{v:?} is not a number"));
+    let numeric = || -> Result<Ratio, String> {
+        match value {
+            Some(v) => Ratio::parse_decimal(v).map_err(|_| format!("{v:?} is not a number")),
+            None => Err("the value is missing, so it cannot be compared as a number".into()),
+        }
+    };
     Ok(match condition {
         Condition::Equals(x) => value == Some(x.as_str()),
-        Condition::NotEquals(x) => value.is_some_and(|v| v != x),
+        Condition::NotEquals(x) => value != Some(x.as_str()),
         Condition::In(set) => value.is_some_and(|v| set.contains(v)),
-        Condition::NotIn(set) => value.is_some_and(|v| !set.contains(v)),
-        Condition::LessThan(x) => match value {
-            Some(v) => numeric(v)? < *x,
-            None => false,
-        },
-        Condition::AtMost(x) => match value {
-            Some(v) => numeric(v)? <= *x,
-            None => false,
-        },
-        Condition::GreaterThan(x) => match value {
-            Some(v) => numeric(v)? > *x,
-            None => false,
-        },
-        Condition::AtLeast(x) => match value {
-            Some(v) => numeric(v)? >= *x,
-            None => false,
-        },
+        Condition::NotIn(set) => !value.is_some_and(|v| set.contains(v)),
+        Condition::LessThan(x) => numeric()? < *x,
+        Condition::AtMost(x) => numeric()? <= *x,
+        Condition::GreaterThan(x) => numeric()? > *x,
+        Condition::AtLeast(x) => numeric()? >= *x,
         Condition::IsMissing(b) => value.is_none() == *b,
     })
 }
@@ -236,8 +236,14 @@ pub fn condition_holds(condition: &Condition, value: Option<&str>) -> Result<boo
 pub fn people_columns(spec: &AuditSpec) -> Vec<(String, String)> {
     let input = &spec.people;
     let mut cols = vec![
-        (input.column("person_id").to_string(), "person_id".to_string()),
-        (input.column("index_date").to_string(), "index_date".to_string()),
+        (
+            input.column("person_id").to_string(),
+            "person_id".to_string(),
+        ),
+        (
+            input.column("index_date").to_string(),
+            "index_date".to_string(),
+        ),
     ];
     for rule in spec.cohort.include.iter().chain(spec.cohort.exclude.iter()) {
         let c = (rule_column(input, rule).to_string(), rule.column.clone());
@@ -262,12 +268,20 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
     let id_col = input.column("person_id");
     let raw_ids = people.text(id_col)?;
     let index_dates = people.dates(input.column("index_date"), &input.date_format)?;
-    let mut rules: Vec<(&Rule, Exclusion, Vec<Option<&str>>)> = Vec::new();
+    let mut rules: Vec<(&Rule, Exclusion, TextColumn<'_>)> = Vec::new();
     for (i, rule) in spec.cohort.include.iter().enumerate() {
-        rules.push((rule, Exclusion::Include(i), people.text(rule_column(input, rule))?));
+        rules.push((
+            rule,
+            Exclusion::Include(i),
+            people.text(rule_column(input, rule))?,
+        ));
     }
     for (i, rule) in spec.cohort.exclude.iter().enumerate() {
-        rules.push((rule, Exclusion::Exclude(i), people.text(rule_column(input, rule))?));
+        rules.push((
+            rule,
+            Exclusion::Exclude(i),
+            people.text(rule_column(input, rule))?,
+        ));
     }
 
     let mut ids = Ids::default();
@@ -301,12 +315,12 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
             continue;
         }
         for (rule, kind, values) in &rules {
-            let holds = condition_holds(&rule.condition, values[i]).map_err(|problem| {
+            let holds = condition_holds(&rule.condition, values.get(i)).map_err(|problem| {
                 people.bad_value(
                     i,
                     rule_column(input, rule),
                     problem,
-                    format!("rule {:?} compares numbers; fix the value or the rule", rule.id),
+                    format!("rule {:?} compares numbers; fix the value, or add an is_missing rule before it", rule.id),
                 )
             })?;
             let is_include = matches!(kind, Exclusion::Include(_));
@@ -392,14 +406,14 @@ mod tests {
         let twelve = Ratio::from_int(12);
         assert!(condition_holds(&Condition::Equals("Y".into()), Some(" Y ")).unwrap());
         assert!(!condition_holds(&Condition::Equals("Y".into()), None).unwrap());
-        assert!(!condition_holds(&Condition::NotEquals("Y".into()), None).unwrap());
+        assert!(condition_holds(&Condition::NotEquals("Y".into()), None).unwrap());
         assert!(condition_holds(&Condition::In(set.clone()), Some("a")).unwrap());
         assert!(!condition_holds(&Condition::NotIn(set.clone()), Some("a")).unwrap());
-        assert!(!condition_holds(&Condition::NotIn(set), Some("")).unwrap());
+        assert!(condition_holds(&Condition::NotIn(set), Some("")).unwrap());
         assert!(condition_holds(&Condition::LessThan(twelve), Some("11.5")).unwrap());
         assert!(!condition_holds(&Condition::LessThan(twelve), Some("12")).unwrap());
         assert!(condition_holds(&Condition::AtMost(twelve), Some("12")).unwrap());
-        assert!(!condition_holds(&Condition::AtLeast(twelve), None).unwrap());
+        assert!(condition_holds(&Condition::AtLeast(twelve), None).is_err());
         assert!(condition_holds(&Condition::IsMissing(true), Some("  ")).unwrap());
         assert!(condition_holds(&Condition::LessThan(twelve), Some("twelve")).is_err());
     }

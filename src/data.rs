@@ -64,8 +64,6 @@ pub enum DataError {
         problem: String,
         help: String,
     },
-    #[error("{path}: the file has a header but no data rows")]
-    Empty { path: PathBuf },
 }
 
 /// An input table after hashing and parsing.
@@ -81,7 +79,7 @@ pub struct LoadedInput {
     pub bytes: u64,
     /// Every column name in the file, in file order.
     pub header: Vec<String>,
-    /// The requested columns, as text.
+    /// The columns read, as text.
     pub frame: DataFrame,
 }
 
@@ -91,14 +89,19 @@ impl LoadedInput {
         self.frame.height()
     }
 
-    /// A column's values as text (`None` = empty / null), by file column name.
-    pub fn text(&self, column: &str) -> Result<Vec<Option<&str>>, DataError> {
-        let col = self
-            .frame
-            .column(column)
-            .map_err(|e| self.parse_error(e))?;
+    /// A column's values as text (`None` = empty / null), by file column name. Reads
+    /// the parsed column in place, without copying it.
+    pub fn text(&self, column: &str) -> Result<TextColumn<'_>, DataError> {
+        let col = self.frame.column(column).map_err(|e| self.parse_error(e))?;
         let ca = col.str().map_err(|e| self.parse_error(e))?;
-        Ok(ca.iter().collect())
+        if ca.chunks().len() != 1 {
+            return Err(self.parse_error(PolarsError::ComputeError(
+                format!("column {column:?} is not contiguous").into(),
+            )));
+        }
+        Ok(TextColumn {
+            array: ca.downcast_as_array(),
+        })
     }
 
     /// A column of dates. Missing values are `None`; a value that is not a date in the
@@ -156,6 +159,36 @@ fn format_name(f: InputFormat) -> &'static str {
     match f {
         InputFormat::Csv => "CSV",
         InputFormat::Parquet => "Parquet",
+    }
+}
+
+/// One text column of a loaded input, read in place.
+#[derive(Clone, Copy)]
+pub struct TextColumn<'a> {
+    array: &'a <StringType as PolarsDataType>::Array,
+}
+
+impl<'a> TextColumn<'a> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.array.len()
+    }
+
+    /// True when the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.array.len() == 0
+    }
+
+    /// The value of row `i` (0-based); `None` when empty or null.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        self.array.get(i)
+    }
+
+    /// Every value in row order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&'a str>> + 'a {
+        let array = self.array;
+        (0..array.len()).map(move |i| array.get(i))
     }
 }
 
@@ -274,10 +307,13 @@ fn split_csv_line(line: &str) -> Vec<String> {
     out
 }
 
-/// Hashes and reads one input, keeping only `columns` (file names), all as text.
-/// `canonical` gives, for each requested column, the canonical name it was mapped from
-/// (for messages).
-pub fn load(input: &InputSpec, columns: &[(String, String)]) -> Result<LoadedInput, DataError> {
+/// Hashes and reads one input as text: the `columns` named (file name, canonical name),
+/// which must exist, and with `all_columns` every other column of the file too.
+pub fn load(
+    input: &InputSpec,
+    columns: &[(String, String)],
+    all_columns: bool,
+) -> Result<LoadedInput, DataError> {
     let path = input.path.clone();
     let io = |source| DataError::Io {
         path: path.clone(),
@@ -329,6 +365,13 @@ pub fn load(input: &InputSpec, columns: &[(String, String)]) -> Result<LoadedInp
             wanted.push(c);
         }
     }
+    if all_columns {
+        for h in &header {
+            if !wanted.contains(&h.as_str()) {
+                wanted.push(h);
+            }
+        }
+    }
     let parsed = read_frame(input.format, &path, &wanted);
     let pass = hasher
         .join()
@@ -355,11 +398,12 @@ pub fn load(input: &InputSpec, columns: &[(String, String)]) -> Result<LoadedInp
             });
         }
     }
-    let frame = parsed.map_err(|e| DataError::Parse {
+    let mut frame = parsed.map_err(|e| DataError::Parse {
         path: path.clone(),
         format: format_name(input.format),
         message: e.to_string(),
     })?;
+    frame.rechunk_mut();
     Ok(LoadedInput {
         name: input.name.clone(),
         path,

@@ -156,7 +156,8 @@ struct MeasureSet {
     people: u64,
     reoffenders: u64,
     offences: u64,
-    conviction_events: u64,
+    /// `null` when the input has no court appearance ids.
+    conviction_events: Option<u64>,
     days_to_first_sum: u64,
     binary: Option<Value>,
     frequency_per_offender: Option<Value>,
@@ -226,17 +227,25 @@ fn money(m: i128) -> i64 {
     i64::try_from(m).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
 }
 
-fn measure_set(scope: &str, role: GroupRole, t: &Totals, unit: CountingUnit) -> MeasureSet {
+fn measure_set(
+    scope: &str,
+    role: GroupRole,
+    t: &Totals,
+    unit: CountingUnit,
+    events: bool,
+) -> MeasureSet {
     MeasureSet {
         scope: scope.to_string(),
         role,
         people: t.people,
         reoffenders: t.reoffenders,
         offences: t.offences,
-        conviction_events: t.events,
+        conviction_events: events.then_some(t.events),
         days_to_first_sum: t.days_to_first_sum,
         binary: t.measure(Measure::Binary, unit).map(Value::from),
-        frequency_per_offender: t.measure(Measure::FrequencyPerOffender, unit).map(Value::from),
+        frequency_per_offender: t
+            .measure(Measure::FrequencyPerOffender, unit)
+            .map(Value::from),
         frequency_per_reoffender: t
             .measure(Measure::FrequencyPerReoffender, unit)
             .map(Value::from),
@@ -310,6 +319,7 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
     let spec = &audit.spec;
     let o = &spec.outcome;
     let groups = &audit.cohort.groups;
+    let events = audit.outcomes.has_appearances;
     let results = Results {
         results_version: RESULTS_VERSION,
         contract: &spec.contract,
@@ -377,9 +387,23 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
             let mut v: Vec<MeasureSet> = groups
                 .iter()
                 .enumerate()
-                .map(|(g, group)| measure_set(&group.period.name, group.role, &audit.totals[g], o.unit))
+                .map(|(g, group)| {
+                    measure_set(
+                        &group.period.name,
+                        group.role,
+                        &audit.totals[g],
+                        o.unit,
+                        events,
+                    )
+                })
                 .collect();
-            v.push(measure_set(POOLED, GroupRole::Treated, &audit.pooled, o.unit));
+            v.push(measure_set(
+                POOLED,
+                GroupRole::Treated,
+                &audit.pooled,
+                o.unit,
+                events,
+            ));
             v
         },
         comparator: match &spec.comparator {
@@ -532,7 +556,9 @@ pub fn write_outcomes_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<(
         out.extend_from_slice(if p.reoffended() { b",1," } else { b",0," });
         push_num(&mut out, p.offences);
         out.push(b',');
-        push_num(&mut out, p.events);
+        if audit.outcomes.has_appearances {
+            push_num(&mut out, p.events);
+        }
         out.push(b',');
         push_opt_day(&mut out, p.first_offence);
         out.push(b',');

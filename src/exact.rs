@@ -95,7 +95,7 @@ impl Ratio {
     }
 
     /// `self + other`.
-    pub fn add(self, other: Ratio) -> Ratio {
+    pub fn plus(self, other: Ratio) -> Ratio {
         let g = gcd(self.den, other.den);
         let den = self.den / g * other.den;
         let num = self.num * (den / self.den) + other.num * (den / other.den);
@@ -103,15 +103,15 @@ impl Ratio {
     }
 
     /// `self - other`.
-    pub fn sub(self, other: Ratio) -> Ratio {
-        self.add(Ratio {
+    pub fn minus(self, other: Ratio) -> Ratio {
+        self.plus(Ratio {
             num: -other.num,
             den: other.den,
         })
     }
 
     /// `self * other`.
-    pub fn mul(self, other: Ratio) -> Ratio {
+    pub fn times(self, other: Ratio) -> Ratio {
         let g1 = gcd(self.num, other.den).max(1);
         let g2 = gcd(other.num, self.den).max(1);
         Ratio::new(
@@ -122,11 +122,11 @@ impl Ratio {
     }
 
     /// `self / other`, or `None` when `other` is zero.
-    pub fn div(self, other: Ratio) -> Option<Ratio> {
+    pub fn checked_div(self, other: Ratio) -> Option<Ratio> {
         if other.num == 0 {
             return None;
         }
-        Some(self.mul(Ratio {
+        Some(self.times(Ratio {
             num: other.den,
             den: other.num,
         }))
@@ -236,14 +236,17 @@ mod tests {
 
     #[test]
     fn arithmetic_is_exact() {
-        assert_eq!(r(1, 3).add(r(1, 6)), r(1, 2));
-        assert_eq!(r(580, 1000).sub(r(523, 1000)), r(57, 1000));
-        assert_eq!(r(2, 3).mul(r(9, 4)), r(3, 2));
-        assert_eq!(r(1, 2).div(r(1, 4)), Some(r(2, 1)));
-        assert_eq!(r(1, 2).div(Ratio::ZERO), None);
+        assert_eq!(r(1, 3).plus(r(1, 6)), r(1, 2));
+        assert_eq!(r(580, 1000).minus(r(523, 1000)), r(57, 1000));
+        assert_eq!(r(2, 3).times(r(9, 4)), r(3, 2));
+        assert_eq!(r(1, 2).checked_div(r(1, 4)), Some(r(2, 1)));
+        assert_eq!(r(1, 2).checked_div(Ratio::ZERO), None);
         assert!(r(57, 1000) > r(5, 100));
         assert!(r(33, 1000) < r(5, 100));
-        assert_eq!(r(1, 20).cmp(&Ratio::parse_decimal("0.05").unwrap()), Ordering::Equal);
+        assert_eq!(
+            r(1, 20).cmp(&Ratio::parse_decimal("0.05").unwrap()),
+            Ordering::Equal
+        );
         assert_eq!(Ratio::new(3, -6).unwrap(), r(-1, 2));
         assert_eq!(Ratio::new(1, 0), None);
     }

@@ -99,7 +99,10 @@ mod tests {
             events: 950,
             days_to_first_sum: 523 * 120,
         };
-        assert_eq!(t.measure(Measure::Binary, CountingUnit::Offence), Ratio::new(523, 1000));
+        assert_eq!(
+            t.measure(Measure::Binary, CountingUnit::Offence),
+            Ratio::new(523, 1000)
+        );
         assert_eq!(
             t.measure(Measure::FrequencyPerOffender, CountingUnit::ConvictionEvent),
             Ratio::new(950, 1000)
@@ -108,9 +111,15 @@ mod tests {
             t.measure(Measure::FrequencyPerReoffender, CountingUnit::Offence),
             Ratio::new(1203, 523)
         );
-        assert_eq!(t.measure(Measure::DaysToFirst, CountingUnit::Offence), Ratio::new(120, 1));
+        assert_eq!(
+            t.measure(Measure::DaysToFirst, CountingUnit::Offence),
+            Ratio::new(120, 1)
+        );
         let empty = Totals::default();
         assert_eq!(empty.measure(Measure::Binary, CountingUnit::Offence), None);
-        assert_eq!(empty.measure(Measure::FrequencyPerReoffender, CountingUnit::Offence), None);
+        assert_eq!(
+            empty.measure(Measure::FrequencyPerReoffender, CountingUnit::Offence),
+            None
+        );
     }
 }

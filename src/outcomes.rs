@@ -18,7 +18,7 @@ use foldhash::fast::FixedState;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::cohort::{condition_holds, CohortResult};
-use crate::data::{DataError, LoadedInput};
+use crate::data::{DataError, LoadedInput, TextColumn};
 use crate::dates::{add_months, Day};
 use crate::spec::{AuditSpec, CountingUnit, DuplicatePolicy, Rule, Sanction, WindowEnd};
 
@@ -49,7 +49,10 @@ impl Disposition {
     /// Stable code written to tables and results (`rule:<id>` for exclude rules).
     pub fn code(&self, rules: &[Rule]) -> String {
         match self {
-            Disposition::Rule(i) => format!("rule:{}", rules.get(*i).map(|r| r.id.as_str()).unwrap_or("?")),
+            Disposition::Rule(i) => format!(
+                "rule:{}",
+                rules.get(*i).map(|r| r.id.as_str()).unwrap_or("?")
+            ),
             other => other.fixed_code().unwrap_or_default().to_string(),
         }
     }
@@ -119,6 +122,8 @@ pub struct OutcomesResult {
     pub rows_not_in_audit: u64,
     /// Total conviction rows read.
     pub rows_total: u64,
+    /// Whether the input has court appearance ids (otherwise events are not counted).
+    pub has_appearances: bool,
     /// Offence and sanction dates of every conviction row (for tables).
     pub offence_dates: Vec<Option<Day>>,
     pub sanction_dates: Vec<Option<Day>>,
@@ -126,7 +131,12 @@ pub struct OutcomesResult {
 
 impl OutcomesResult {
     /// Row dispositions per group, by code.
-    pub fn disposition_counts(&self, spec: &AuditSpec, cohort: &CohortResult, group: usize) -> BTreeMap<String, u64> {
+    pub fn disposition_counts(
+        &self,
+        spec: &AuditSpec,
+        cohort: &CohortResult,
+        group: usize,
+    ) -> BTreeMap<String, u64> {
         let mut by: BTreeMap<Disposition, u64> = BTreeMap::new();
         for r in &self.rows {
             if cohort.members[r.member as usize].group == group {
@@ -142,12 +152,22 @@ impl OutcomesResult {
 /// Columns of the convictions input the outcome stage reads: (file name, canonical name).
 pub fn conviction_columns(spec: &AuditSpec) -> Vec<(String, String)> {
     let input = &spec.convictions;
-    let mut cols: Vec<(String, String)> = ["person_id", "offence_date", "sanction_date", "sanction_type"]
-        .iter()
-        .map(|c| (input.column(c).to_string(), c.to_string()))
-        .collect();
-    if spec.outcome.unit == CountingUnit::ConvictionEvent || input.columns.contains_key("appearance_id") {
-        cols.push((input.column("appearance_id").to_string(), "appearance_id".into()));
+    let mut cols: Vec<(String, String)> = [
+        "person_id",
+        "offence_date",
+        "sanction_date",
+        "sanction_type",
+    ]
+    .iter()
+    .map(|c| (input.column(c).to_string(), c.to_string()))
+    .collect();
+    if spec.outcome.unit == CountingUnit::ConvictionEvent
+        || input.columns.contains_key("appearance_id")
+    {
+        cols.push((
+            input.column("appearance_id").to_string(),
+            "appearance_id".into(),
+        ));
     }
     for rule in &spec.outcome.exclude {
         let c = (input.column(&rule.column).to_string(), rule.column.clone());
@@ -192,81 +212,23 @@ pub fn compute(
     let type_col = input.column("sanction_type");
     let types = convictions.text(type_col)?;
     let appearance_col = input.column("appearance_id");
-    let appearances: Option<Vec<Option<&str>>> = if convictions.frame.column(appearance_col).is_ok() {
+    let appearances: Option<TextColumn<'_>> = if convictions.frame.column(appearance_col).is_ok()
+    {
         Some(convictions.text(appearance_col)?)
     } else {
         None
     };
-    let mut rule_values: Vec<Vec<Option<&str>>> = Vec::new();
+    // Every column of the file, in file order, for the exact-duplicate test.
+    let mut all_values: Vec<TextColumn<'_>> = Vec::new();
+    for name in &convictions.header {
+        all_values.push(convictions.text(name)?);
+    }
+    let mut rule_values: Vec<TextColumn<'_>> = Vec::new();
     for rule in &o.exclude {
         rule_values.push(convictions.text(input.column(&rule.column))?);
     }
 
-    tracing::debug!("conviction columns read");
-    // One pass in file order turns every row into a compact record, so the per-person
-    // pass below touches one small struct per row instead of every column.
-    let codes: Vec<(&str, Sanction)> = o.sanction_codes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let mut rows = Vec::with_capacity(ids.len());
-    let hasher = FixedState::default();
-    for i in 0..ids.len() {
-        let t = types[i].map(str::trim_ascii).filter(|t| !t.is_empty());
-        let Some(t) = t else {
-            return Err(convictions.bad_value(
-                i,
-                type_col,
-                "sanction type is missing".into(),
-                "every row must say whether it is a conviction or a caution".into(),
-            ));
-        };
-        let sanction = match codes.iter().find(|(k, _)| *k == t) {
-            Some((_, s)) => *s,
-            None => {
-                return Err(convictions.bad_value(
-                    i,
-                    type_col,
-                    format!("unknown sanction type {t:?}"),
-                    format!(
-                        "known values are: {}; map the extract's codes in outcome.sanction_codes",
-                        codes.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-                    ),
-                ))
-            }
-        };
-        let mut rule = NO_RULE;
-        for (r, rule_spec) in o.exclude.iter().enumerate() {
-            let holds = condition_holds(&rule_spec.condition, rule_values[r][i]).map_err(|problem| {
-                convictions.bad_value(
-                    i,
-                    input.column(&rule_spec.column),
-                    problem,
-                    format!("rule {:?} compares numbers; fix the value or the rule", rule_spec.id),
-                )
-            })?;
-            if holds {
-                rule = r as u16;
-                break;
-            }
-        }
-        let appearance = appearances.as_ref().and_then(|a| a[i]);
-        let mut h = hasher.build_hasher();
-        appearance.hash(&mut h);
-        let appearance_hash = h.finish();
-        for v in &rule_values {
-            v[i].hash(&mut h);
-        }
-        rows.push(Row {
-            offence: offence_dates[i].unwrap_or(MISSING_DAY),
-            proven: sanction_dates[i].unwrap_or(MISSING_DAY),
-            sanction,
-            rule,
-            appearance_hash,
-            content_hash: h.finish(),
-        });
-    }
-    drop(types);
-    tracing::debug!("rows prepared");
-
-    // Conviction rows of each member, as one flat array sliced by member (CSR layout).
+    // Which member(s) each row belongs to; rows of no member only count as such.
     let mut first_member: HashMap<&str, u32, FixedState> =
         HashMap::with_capacity_and_hasher(cohort.members.len(), FixedState::default());
     let mut next_same_person: Vec<u32> = vec![u32::MAX; cohort.members.len()];
@@ -304,6 +266,86 @@ pub fn compute(
         }
     }
     drop(first_member);
+    tracing::debug!("conviction columns read");
+    // One pass in file order turns every row into a compact record, so the per-person
+    // pass below touches one small struct per row instead of every column.
+    let codes: Vec<(&str, Sanction)> = o
+        .sanction_codes
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let mut rows = Vec::with_capacity(ids.len());
+    let hasher = FixedState::default();
+    for i in 0..ids.len() {
+        let t = types.get(i).map(str::trim_ascii).filter(|t| !t.is_empty());
+        let Some(t) = t else {
+            return Err(convictions.bad_value(
+                i,
+                type_col,
+                "sanction type is missing".into(),
+                "every row must say whether it is a conviction or a caution".into(),
+            ));
+        };
+        let sanction = match codes.iter().find(|(k, _)| *k == t) {
+            Some((_, s)) => *s,
+            None => {
+                return Err(convictions.bad_value(
+                    i,
+                    type_col,
+                    format!("unknown sanction type {t:?}"),
+                    format!(
+                        "known values are: {}; map the extract's codes in outcome.sanction_codes",
+                        codes.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        };
+        if row_member[i] == u32::MAX {
+            rows.push(Row {
+                offence: MISSING_DAY,
+                proven: MISSING_DAY,
+                sanction,
+                rule: NO_RULE,
+                appearance_hash: 0,
+                content_hash: 0,
+            });
+            continue;
+        }
+        let mut rule = NO_RULE;
+        for (r, rule_spec) in o.exclude.iter().enumerate() {
+            let holds = condition_holds(&rule_spec.condition, rule_values[r].get(i)).map_err(|problem| {
+                convictions.bad_value(
+                    i,
+                    input.column(&rule_spec.column),
+                    problem,
+                    format!("rule {:?} compares numbers; fix the value, or add an is_missing rule before it", rule_spec.id),
+                )
+            })?;
+            if holds {
+                rule = r as u16;
+                break;
+            }
+        }
+        let appearance = appearances.as_ref().and_then(|a| a.get(i)).map(str::trim_ascii);
+        let appearance_hash = hasher.hash_one(appearance);
+        let mut h = hasher.build_hasher();
+        for v in &all_values {
+            v.get(i).hash(&mut h);
+        }
+        rows.push(Row {
+            offence: offence_dates[i].unwrap_or(MISSING_DAY),
+            proven: sanction_dates[i].unwrap_or(MISSING_DAY),
+            sanction,
+            rule,
+            appearance_hash,
+            content_hash: h.finish(),
+        });
+    }
+
+    tracing::debug!("rows prepared");
+
+    // Conviction rows of each member, as one flat array sliced by member (CSR layout).
+
     for k in 1..counts.len() {
         counts[k] += counts[k - 1];
     }
@@ -325,14 +367,13 @@ pub fn compute(
     // Rows of one person compare by content, then by position, so exact duplicates are
     // adjacent and the first copy in file order is the one kept. Hashes order the rows
     // cheaply; equal hashes are confirmed on the values themselves.
-    let same_content = |a: usize, b: usize| -> bool {
-        appearances.as_ref().is_none_or(|v| v[a] == v[b])
-            && rule_values.iter().all(|v| v[a] == v[b])
-    };
+    let same_content = |a: usize, b: usize| -> bool { all_values.iter().all(|v| v.get(a) == v.get(b)) };
     let key = |r: &Row| (r.offence, r.proven, r.sanction, r.content_hash);
     let same_appearance = |a: usize, b: usize| -> bool {
         rows[a].appearance_hash == rows[b].appearance_hash
-            && appearances.as_ref().is_none_or(|v| v[a] == v[b])
+            && appearances
+                .as_ref()
+                .is_none_or(|v| v.get(a).map(str::trim_ascii) == v.get(b).map(str::trim_ascii))
     };
 
     let window_add = o.window_months;
@@ -349,7 +390,11 @@ pub fn compute(
         let window_end = add_months(start, window_add);
         let lag_end = add_months(start, lag_add);
         let mine = &mut flat[offsets[m] as usize..offsets[m + 1] as usize];
-        mine.sort_unstable_by(|&a, &b| key(&rows[a as usize]).cmp(&key(&rows[b as usize])).then(a.cmp(&b)));
+        mine.sort_unstable_by(|&a, &b| {
+            key(&rows[a as usize])
+                .cmp(&key(&rows[b as usize]))
+                .then(a.cmp(&b))
+        });
         let mut outcome = PersonOutcome {
             window_end,
             lag_end,
@@ -409,20 +454,20 @@ pub fn compute(
                 outcome.offences += 1;
                 let appearance = appearances
                     .as_ref()
-                    .and_then(|a| a[i])
+                    .and_then(|a| a.get(i))
                     .filter(|a| !a.trim_ascii().is_empty());
                 match appearance {
-                    Some(_) => {
-                        if !counted_appearances.iter().any(|&c| same_appearance(c, i)) {
-                            counted_appearances.push(i);
-                        }
+                    Some(_) if !counted_appearances.iter().any(|&c| same_appearance(c, i)) => {
+                        counted_appearances.push(i);
                     }
+                    Some(_) => {}
                     None if o.unit == CountingUnit::ConvictionEvent => {
                         return Err(convictions.bad_value(
                             i,
                             appearance_col,
                             "court appearance id is missing on a counted row".into(),
-                            "conviction events are counted by appearance id; complete the extract".into(),
+                            "conviction events are counted by appearance id; complete the extract"
+                                .into(),
                         ))
                     }
                     None => {}
@@ -450,6 +495,7 @@ pub fn compute(
         rows: rows_out,
         rows_not_in_audit,
         rows_total: ids.len() as u64,
+        has_appearances: appearances.is_some(),
         offence_dates,
         sanction_dates,
     })

@@ -51,20 +51,34 @@ impl Audit {
 
 /// Where to read each input from: normally the spec's own paths; replay substitutes the
 /// bundle's copies.
-pub fn load_inputs(spec: &AuditSpec, people: &InputSpec, convictions: &InputSpec) -> Result<(LoadedInput, LoadedInput), DataError> {
+pub fn load_inputs(
+    spec: &AuditSpec,
+    people: &InputSpec,
+    convictions: &InputSpec,
+) -> Result<(LoadedInput, LoadedInput), DataError> {
     tracing::info!(input = %people.path.display(), "hashing and reading");
-    let people = data::load(people, &cohort::people_columns(spec))?;
+    let people = data::load(people, &cohort::people_columns(spec), false)?;
     tracing::info!(input = %convictions.path.display(), "hashing and reading");
-    let convictions = data::load(convictions, &outcomes::conviction_columns(spec))?;
+    // Every column of the convictions input is read: exact duplicates are judged on the
+    // whole row.
+    let convictions = data::load(convictions, &outcomes::conviction_columns(spec), true)?;
     tracing::info!("inputs read");
     Ok((people, convictions))
 }
 
 /// Runs every stage after loading.
-pub fn audit(spec: AuditSpec, people: LoadedInput, convictions: LoadedInput) -> Result<Audit, AuditError> {
+pub fn audit(
+    spec: AuditSpec,
+    people: LoadedInput,
+    convictions: LoadedInput,
+) -> Result<Audit, AuditError> {
     tracing::info!(rows = people.rows(), "building cohort");
     let cohort = cohort::build(&spec, &people)?;
-    tracing::info!(members = cohort.members.len(), rows = convictions.rows(), "computing outcomes");
+    tracing::info!(
+        members = cohort.members.len(),
+        rows = convictions.rows(),
+        "computing outcomes"
+    );
     let outcomes = outcomes::compute(&spec, &cohort, &convictions)?;
     tracing::info!("outcomes computed");
     let totals = measures::group_totals(&cohort, &outcomes);
@@ -115,14 +129,30 @@ pub fn audit(spec: AuditSpec, people: LoadedInput, convictions: LoadedInput) -> 
             let treated = totals[g]
                 .measure(o.measure, o.unit)
                 .ok_or_else(|| undefined(scope, &totals[g]))?;
-            evaluations.push(decision::evaluate(scope, totals[g].people, o.measure, treated, comparator, th.kind, min)?);
+            evaluations.push(decision::evaluate(
+                scope,
+                totals[g].people,
+                o.measure,
+                treated,
+                comparator,
+                th.kind,
+                min,
+            )?);
         }
     }
     if let Some(min) = th.pooled {
         let treated = pooled
             .measure(o.measure, o.unit)
             .ok_or_else(|| undefined(POOLED, &pooled))?;
-        evaluations.push(decision::evaluate(POOLED, pooled.people, o.measure, treated, comparator, th.kind, min)?);
+        evaluations.push(decision::evaluate(
+            POOLED,
+            pooled.people,
+            o.measure,
+            treated,
+            comparator,
+            th.kind,
+            min,
+        )?);
     }
     let payments = decision::pay(&spec.payment, &evaluations);
     let total_minor = payments.iter().map(|p| p.amount_minor).sum();

@@ -12,7 +12,9 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
         "doncaster" => SynthConfig::doncaster(args.seed),
         "national" => SynthConfig::national(args.seed, args.people),
         other => {
-            eprintln!("error: unknown preset {other:?}\n    help: known presets are: doncaster, national");
+            eprintln!(
+                "error: unknown preset {other:?}\n    help: known presets are: doncaster, national"
+            );
             return EXIT_BAD_INPUT;
         }
     };
@@ -41,12 +43,17 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "out": args.out.display().to_string(), "truth": truth }))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(
+                &json!({ "out": args.out.display().to_string(), "truth": truth })
+            )
+            .unwrap_or_default()
         );
     } else {
         println!("wrote {} (seed {})", args.out.display(), args.seed);
-        println!("  people rows {}, conviction rows {}", truth.rows.people, truth.rows.convictions);
+        println!(
+            "  people rows {}, conviction rows {}",
+            truth.rows.people, truth.rows.convictions
+        );
         for g in &truth.groups {
             println!(
                 "  {:<14} eligible {:>8}  reoffenders {:>8}  counted offences {:>9}  events {:>9}",

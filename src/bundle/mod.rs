@@ -40,7 +40,9 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} already exists\n    help: choose another --out, or pass --force to replace it")]
+    #[error(
+        "{path} already exists\n    help: choose another --out, or pass --force to replace it"
+    )]
     Exists { path: PathBuf },
     #[error("{path} changed while it was being audited (sha256 {before} when read, {after} when copied)")]
     InputChanged {
@@ -129,9 +131,17 @@ pub fn datapackage_json(contract_id: &str, inputs: &[&LoadedInput]) -> Vec<u8> {
                 Resource {
                     name: i.name.clone(),
                     path: evidence::input_bundle_path(&i.name, i.format),
-                    profile: if csv { "tabular-data-resource" } else { "data-resource" },
+                    profile: if csv {
+                        "tabular-data-resource"
+                    } else {
+                        "data-resource"
+                    },
                     format: i.format.extension(),
-                    mediatype: if csv { "text/csv" } else { "application/vnd.apache.parquet" },
+                    mediatype: if csv {
+                        "text/csv"
+                    } else {
+                        "application/vnd.apache.parquet"
+                    },
                     encoding: csv.then_some("utf-8"),
                     bytes: i.bytes,
                     hash: format!("sha256:{}", i.sha256.to_hex()),
@@ -202,7 +212,12 @@ fn write_file_with(
 }
 
 /// Writes, signs and atomically installs a bundle. Returns the bundle's path.
-pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOptions) -> Result<PathBuf, BundleError> {
+pub fn write(
+    audit: &Audit,
+    key: &SigningKey,
+    run: &RunDetails,
+    opts: &WriteOptions,
+) -> Result<PathBuf, BundleError> {
     let out = &opts.out;
     if out.exists() && !opts.force {
         return Err(BundleError::Exists { path: out.clone() });
@@ -222,11 +237,16 @@ pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOpti
     std::thread::scope(|scope| {
         let handles: Vec<_> = computed_paths()
             .into_iter()
-            .map(|rel| scope.spawn(move || write_file_with(root, rel, |w| write_computed(audit, rel, w))))
+            .map(|rel| {
+                scope.spawn(move || write_file_with(root, rel, |w| write_computed(audit, rel, w)))
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(BundleError::Sign("a writer thread failed".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(BundleError::Sign("a writer thread failed".into())))
+            })
             .collect::<Result<Vec<()>, BundleError>>()
     })?;
     tracing::info!("evidence written");
@@ -266,7 +286,8 @@ pub fn write(audit: &Audit, key: &SigningKey, run: &RunDetails, opts: &WriteOpti
         invocation_id: run.invocation_id.clone(),
     });
     tracing::info!("inputs copied; signing");
-    let signed = verify::sign_bundle_dir(root, key, predicate).map_err(|e| BundleError::Sign(e.to_string()))?;
+    let signed = verify::sign_bundle_dir(root, key, predicate)
+        .map_err(|e| BundleError::Sign(e.to_string()))?;
     if opts.embed_inputs {
         for input in [&audit.people, &audit.convictions] {
             let rel = evidence::input_bundle_path(&input.name, input.format);

@@ -146,7 +146,11 @@ fn locate_input(
 }
 
 /// Verifies a bundle, recomputes it and compares.
-pub fn replay(bundle: &Path, data: Option<&Path>, pinned: Option<&VerifyingKey>) -> Result<ReplayReport, ReplayError> {
+pub fn replay(
+    bundle: &Path,
+    data: Option<&Path>,
+    pinned: Option<&VerifyingKey>,
+) -> Result<ReplayReport, ReplayError> {
     let verified = verify::verify_bundle(bundle, pinned).map_err(ReplayError::Verify)?;
     let recorded = recorded_digests(verified.statement());
     let spec_path = bundle.join(SPEC_FILE);
@@ -183,7 +187,9 @@ pub fn replay(bundle: &Path, data: Option<&Path>, pinned: Option<&VerifyingKey>)
             }
         };
         if stored != recomputed {
-            report.differences.push(first_difference(&rel, &stored, &recomputed));
+            report
+                .differences
+                .push(first_difference(&rel, &stored, &recomputed));
         }
     }
     Ok(report)
@@ -226,7 +232,11 @@ pub fn first_difference(file: &str, stored: &[u8], recomputed: &[u8]) -> Differe
     }
 }
 
-fn json_difference(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<(String, String, String)> {
+fn json_difference(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Option<(String, String, String)> {
     use serde_json::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
@@ -280,7 +290,10 @@ mod tests {
             br#"{"a":{"b":[1,{"c":"0.524"}]}}"#,
         );
         assert_eq!(d.location, "$.a.b[1].c");
-        assert_eq!((d.in_bundle.as_str(), d.recomputed.as_str()), ("\"0.523\"", "\"0.524\""));
+        assert_eq!(
+            (d.in_bundle.as_str(), d.recomputed.as_str()),
+            ("\"0.523\"", "\"0.524\"")
+        );
     }
 
     #[test]

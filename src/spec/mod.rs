@@ -417,8 +417,8 @@ impl AuditSpec {
 
     /// Checks a spec given its bytes; `path` is used for messages and to resolve inputs.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<AuditSpec, SpecError> {
-        let one = |line: Option<usize>, column: Option<usize>, message: String, help: &str| {
-            SpecError {
+        let one =
+            |line: Option<usize>, column: Option<usize>, message: String, help: &str| SpecError {
                 path: path.to_path_buf(),
                 problems: vec![SpecProblem {
                     line,
@@ -426,15 +426,17 @@ impl AuditSpec {
                     message,
                     help: Some(help.to_string()),
                 }],
-            }
-        };
+            };
         let text = match std::str::from_utf8(&bytes) {
             Ok(t) => t.to_string(),
             Err(e) => {
                 return Err(one(
                     None,
                     None,
-                    format!("spec is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                    format!(
+                        "spec is not UTF-8 (invalid byte at offset {})",
+                        e.valid_up_to()
+                    ),
                     "save the spec as UTF-8 text",
                 ))
             }
@@ -484,7 +486,12 @@ impl AuditSpec {
         Self::from_raw(path, bytes.clone(), &text, raw)
     }
 
-    fn from_raw(path: &Path, bytes: Vec<u8>, text: &str, raw: RawSpec) -> Result<AuditSpec, SpecError> {
+    fn from_raw(
+        path: &Path,
+        bytes: Vec<u8>,
+        text: &str,
+        raw: RawSpec,
+    ) -> Result<AuditSpec, SpecError> {
         let mut p = Problems {
             source: text,
             list: Vec::new(),
@@ -496,7 +503,10 @@ impl AuditSpec {
         if !is_kebab_id(c.id.get_ref()) {
             p.at(
                 c.id.span(),
-                format!("contract id {:?} is not a kebab-case identifier", c.id.get_ref()),
+                format!(
+                    "contract id {:?} is not a kebab-case identifier",
+                    c.id.get_ref()
+                ),
                 Some("use lowercase letters, digits and `-`, e.g. \"doncaster-cohort-1\""),
             );
         }
@@ -513,10 +523,10 @@ impl AuditSpec {
                 );
             }
         }
-        let data_snapshot = c.data_snapshot.as_ref().and_then(|s| {
-            p.date(s, "data_snapshot")
-                .map(|_| s.get_ref().clone())
-        });
+        let data_snapshot = c
+            .data_snapshot
+            .as_ref()
+            .and_then(|s| p.date(s, "data_snapshot").map(|_| s.get_ref().clone()));
 
         // [inputs]
         let mut people = None;
@@ -534,24 +544,51 @@ impl AuditSpec {
                     continue;
                 }
             };
-            let sha256 = input.sha256.as_ref().and_then(|s| match s.get_ref().parse() {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    p.at(s.span(), format!("inputs.{name}.sha256: {e}"), Some("paste the digest printed by `sha256sum FILE`"));
-                    None
-                }
-            });
-            for key in input.columns.keys() {
-                if !canon.contains(&key.as_str()) && !key_is_rule_alias(key) {
+            let sha256 = input
+                .sha256
+                .as_ref()
+                .and_then(|s| match s.get_ref().parse() {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        p.at(
+                            s.span(),
+                            format!("inputs.{name}.sha256: {e}"),
+                            Some("paste the digest printed by `sha256sum FILE`"),
+                        );
+                        None
+                    }
+                });
+            // Keys are canonical names, or names that rules use for this input.
+            let rule_columns: Vec<&str> = match name.as_str() {
+                "people" => raw
+                    .cohort
+                    .include
+                    .iter()
+                    .chain(&raw.cohort.exclude)
+                    .map(|r| r.get_ref().column.as_str())
+                    .collect(),
+                _ => raw
+                    .outcome
+                    .exclude
+                    .iter()
+                    .map(|r| r.get_ref().column.as_str())
+                    .collect(),
+            };
+            for (key, value) in &input.columns {
+                if !canon.contains(&key.as_str()) && !rule_columns.contains(&key.as_str()) {
                     p.at(
-                        input.path.span(),
-                        format!("inputs.{name}.columns maps unknown canonical column {key:?}"),
+                        value.span(),
+                        format!("inputs.{name}.columns maps {key:?}, which is neither a canonical column nor a column a rule uses"),
                         Some(&format!("canonical columns of {name} are: {}", canon.join(", "))),
                     );
                 }
             }
             if input.path.get_ref().trim().is_empty() {
-                p.at(input.path.span(), format!("inputs.{name}.path is empty"), Some("give the file's path relative to the spec"));
+                p.at(
+                    input.path.span(),
+                    format!("inputs.{name}.path is empty"),
+                    Some("give the file's path relative to the spec"),
+                );
             }
             *slot = Some(InputSpec {
                 name: name.clone(),
@@ -559,7 +596,11 @@ impl AuditSpec {
                 path_as_written: input.path.get_ref().clone(),
                 format: input.format,
                 sha256,
-                columns: input.columns.clone(),
+                columns: input
+                    .columns
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                    .collect(),
                 date_format: input
                     .date_format
                     .clone()
@@ -570,7 +611,9 @@ impl AuditSpec {
             if slot.is_none() {
                 p.nowhere(
                     format!("missing input `{name}`"),
-                    Some(&format!("add an [inputs.{name}] table with path and format")),
+                    Some(&format!(
+                        "add an [inputs.{name}] table with path and format"
+                    )),
                 );
             }
         }
@@ -585,8 +628,19 @@ impl AuditSpec {
                 periods.push(period);
             }
         }
-        let include = check_rules(&mut p, &raw.cohort.include, "cohort.include");
-        let exclude = check_rules(&mut p, &raw.cohort.exclude, "cohort.exclude");
+        let mut cohort_ids = BTreeSet::new();
+        let include = check_rules(
+            &mut p,
+            &raw.cohort.include,
+            "cohort.include",
+            &mut cohort_ids,
+        );
+        let exclude = check_rules(
+            &mut p,
+            &raw.cohort.exclude,
+            "cohort.exclude",
+            &mut cohort_ids,
+        );
 
         // [outcome]
         let o = &raw.outcome;
@@ -614,37 +668,68 @@ impl AuditSpec {
                 }
             }
         }
-        let outcome_exclude = check_rules(&mut p, &o.exclude, "outcome.exclude");
+        let outcome_exclude =
+            check_rules(&mut p, &o.exclude, "outcome.exclude", &mut BTreeSet::new());
 
         // [comparator]
         let rc = &raw.comparator;
         let comparator = match rc.kind {
             ComparatorKind::FixedBaseline => {
-                if rc.period.is_some() {
-                    p.nowhere("comparator.period is not used by kind \"fixed-baseline\"", Some("remove it, or use kind = \"historical\""));
+                if let Some(rp) = &rc.period {
+                    p.at(
+                        rp.name.span(),
+                        "comparator.period is not used by kind \"fixed-baseline\"",
+                        Some("remove it, or use kind = \"historical\""),
+                    );
                 }
                 let value = match &rc.value {
-                    Some(v) => p.decimal(v, "comparator.value").map(|r| (r, v.get_ref().clone())),
+                    Some(v) => p
+                        .decimal(v, "comparator.value")
+                        .map(|r| (r, v.get_ref().clone())),
                     None => {
                         p.nowhere("comparator kind \"fixed-baseline\" needs `value`", Some("give the published baseline as a decimal string, e.g. value = \"0.580\""));
                         None
                     }
                 };
                 if let Some((r, _)) = &value {
+                    if *r == Ratio::ZERO && raw.threshold.kind == ThresholdKind::Relative {
+                        if let Some(v) = &rc.value {
+                            p.at(
+                                v.span(),
+                                "comparator.value is 0, so a relative threshold cannot be computed",
+                                Some("use kind = \"points\", or check the published value"),
+                            );
+                        }
+                    }
                     if r.is_negative() {
                         if let Some(v) = &rc.value {
-                            p.at(v.span(), "comparator.value is negative", Some("a baseline rate or frequency is zero or more"));
+                            p.at(
+                                v.span(),
+                                "comparator.value is negative",
+                                Some("a baseline rate or frequency is zero or more"),
+                            );
                         }
                     }
                     if o.measure == Measure::Binary && *r > Ratio::from_int(1) {
                         if let Some(v) = &rc.value {
-                            p.at(v.span(), "comparator.value is above 1 for a binary rate", Some("write rates as proportions: 58% is \"0.580\""));
+                            p.at(
+                                v.span(),
+                                "comparator.value is above 1 for a binary rate",
+                                Some("write rates as proportions: 58% is \"0.580\""),
+                            );
                         }
                     }
                 }
-                let source = rc.source.clone().unwrap_or_default();
+                let source = rc
+                    .source
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_default();
                 if source.trim().is_empty() {
-                    p.nowhere("comparator kind \"fixed-baseline\" needs `source`", Some("say where the published value comes from"));
+                    p.nowhere(
+                        "comparator kind \"fixed-baseline\" needs `source`",
+                        Some("say where the published value comes from"),
+                    );
                 }
                 value.map(|(value, value_as_written)| Comparator::FixedBaseline {
                     value,
@@ -653,15 +738,26 @@ impl AuditSpec {
                 })
             }
             ComparatorKind::Historical => {
-                if rc.value.is_some() || rc.source.is_some() {
-                    p.nowhere("comparator.value and comparator.source are not used by kind \"historical\"", Some("the baseline is computed from the data; remove them"));
+                for (field, span) in [
+                    ("value", rc.value.as_ref().map(|v| v.span())),
+                    ("source", rc.source.as_ref().map(|v| v.span())),
+                ] {
+                    if let Some(span) = span {
+                        p.at(
+                            span,
+                            format!("comparator.{field} is not used by kind \"historical\""),
+                            Some("the baseline is computed from the data; remove it"),
+                        );
+                    }
                 }
                 match &rc.period {
                     None => {
                         p.nowhere("comparator kind \"historical\" needs `period`", Some("period = { name = \"baseline-2009\", from = \"2009-01-01\", to = \"2009-12-31\" }"));
                         None
                     }
-                    Some(rp) => check_period(&mut p, rp).map(|period| Comparator::Historical { period }),
+                    Some(rp) => {
+                        check_period(&mut p, rp).map(|period| Comparator::Historical { period })
+                    }
                 }
             }
         };
@@ -673,7 +769,10 @@ impl AuditSpec {
         let mut names = BTreeSet::new();
         for period in &all_periods {
             if !names.insert(period.name.as_str()) {
-                p.nowhere(format!("period name {:?} is used twice", period.name), Some("give every period its own name"));
+                p.nowhere(
+                    format!("period name {:?} is used twice", period.name),
+                    Some("give every period its own name"),
+                );
             }
         }
         for (i, a) in all_periods.iter().enumerate() {
@@ -693,7 +792,11 @@ impl AuditSpec {
             let s = s.as_ref()?;
             let r = p.decimal(s, what)?;
             if r.is_negative() {
-                p.at(s.span(), format!("{what} is negative"), Some("a minimum reduction is zero or more"));
+                p.at(
+                    s.span(),
+                    format!("{what} is negative"),
+                    Some("a minimum reduction is zero or more"),
+                );
             } else if (t.kind == ThresholdKind::Relative || o.measure == Measure::Binary)
                 && r > Ratio::from_int(1)
             {
@@ -708,14 +811,21 @@ impl AuditSpec {
         let per_period = threshold_value(&t.per_period, "threshold.per_period");
         let pooled = threshold_value(&t.pooled, "threshold.pooled");
         if t.per_period.is_none() && t.pooled.is_none() {
-            p.nowhere("threshold needs `per_period`, `pooled` or both", Some("e.g. per_period = \"0.05\""));
+            p.nowhere(
+                "threshold needs `per_period`, `pooled` or both",
+                Some("e.g. per_period = \"0.05\""),
+            );
         }
 
         // [payment]
         let pay = &raw.payment;
         let currency = pay.currency.get_ref().clone();
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            p.at(pay.currency.span(), format!("currency {currency:?} is not an ISO 4217 code"), Some("e.g. \"GBP\""));
+            p.at(
+                pay.currency.span(),
+                format!("currency {currency:?} is not an ISO 4217 code"),
+                Some("e.g. \"GBP\""),
+            );
         }
         match pay.basis {
             PaymentBasis::PerPeriod if t.per_period.is_none() => p.nowhere(
@@ -728,16 +838,27 @@ impl AuditSpec {
             ),
             _ => {}
         }
-        let money = |p: &mut Problems, v: &Option<Spanned<i64>>, what: &str, required: bool| -> Option<i128> {
+        let money = |p: &mut Problems,
+                     v: &Option<Spanned<i64>>,
+                     what: &str,
+                     required: bool|
+         -> Option<i128> {
             match v {
                 Some(s) if *s.get_ref() < 0 => {
-                    p.at(s.span(), format!("payment.{what} is negative"), Some("amounts are written as positive minor units (pence)"));
+                    p.at(
+                        s.span(),
+                        format!("payment.{what} is negative"),
+                        Some("amounts are written as positive minor units (pence)"),
+                    );
                     None
                 }
                 Some(s) => Some(i128::from(*s.get_ref())),
                 None => {
                     if required {
-                        p.nowhere(format!("payment needs `{what}` for this kind"), Some("amounts are integer minor units: £1,000,000.00 is 100_000_000"));
+                        p.nowhere(
+                            format!("payment needs `{what}` for this kind"),
+                            Some("amounts are integer minor units: £1,000,000.00 is 100_000_000"),
+                        );
                     }
                     None
                 }
@@ -746,14 +867,18 @@ impl AuditSpec {
         let mechanism = match pay.kind {
             PaymentKind::AtRisk => {
                 let amount = money(&mut p, &pay.at_risk_minor, "at_risk_minor", true);
-                for (field, set) in [
-                    ("price_minor", pay.price_minor.is_some()),
-                    ("unit", pay.unit.is_some()),
-                    ("cap_minor", pay.cap_minor.is_some()),
-                    ("repay_minor", pay.repay_minor.is_some()),
+                for (field, span) in [
+                    ("price_minor", pay.price_minor.as_ref().map(|v| v.span())),
+                    ("unit", pay.unit.as_ref().map(|v| v.span())),
+                    ("cap_minor", pay.cap_minor.as_ref().map(|v| v.span())),
+                    ("repay_minor", pay.repay_minor.as_ref().map(|v| v.span())),
                 ] {
-                    if set {
-                        p.nowhere(format!("payment.{field} is not used by kind \"at-risk\""), Some("an at-risk payment earns, or repays, at_risk_minor"));
+                    if let Some(span) = span {
+                        p.at(
+                            span,
+                            format!("payment.{field} is not used by kind \"at-risk\""),
+                            Some("an at-risk payment earns, or repays, at_risk_minor"),
+                        );
                     }
                 }
                 amount.map(|amount_minor| Mechanism::AtRisk { amount_minor })
@@ -761,13 +886,31 @@ impl AuditSpec {
             PaymentKind::PerUnit => {
                 let price = money(&mut p, &pay.price_minor, "price_minor", true);
                 let cap = money(&mut p, &pay.cap_minor, "cap_minor", false);
-                if pay.at_risk_minor.is_some() {
-                    p.nowhere("payment.at_risk_minor is not used by kind \"per-unit\"", Some("give price_minor and unit"));
+                if let Some(v) = &pay.at_risk_minor {
+                    p.at(
+                        v.span(),
+                        "payment.at_risk_minor is not used by kind \"per-unit\"",
+                        Some("give price_minor and unit"),
+                    );
                 }
-                if pay.unit.is_none() {
-                    p.nowhere("payment kind \"per-unit\" needs `unit`", Some("unit = \"percentage-point\" or \"outcome-avoided\""));
+                match &pay.unit {
+                    None => p.nowhere(
+                        "payment kind \"per-unit\" needs `unit`",
+                        Some("unit = \"percentage-point\" or \"outcome-avoided\""),
+                    ),
+                    Some(u)
+                        if *u.get_ref() == PaymentUnit::PercentagePoint
+                            && o.measure != Measure::Binary =>
+                    {
+                        p.at(
+                            u.span(),
+                            "payment.unit \"percentage-point\" only applies to the binary measure",
+                            Some("pay frequencies per outcome avoided: unit = \"outcome-avoided\""),
+                        )
+                    }
+                    Some(_) => {}
                 }
-                match (price, pay.unit) {
+                match (price, pay.unit.as_ref().map(|u| *u.get_ref())) {
                     (Some(price_minor), Some(unit)) => Some(Mechanism::PerUnit {
                         price_minor,
                         unit,
@@ -779,8 +922,12 @@ impl AuditSpec {
         };
         let on_miss = match pay.on_miss {
             OnMiss::Nothing => {
-                if pay.repay_minor.is_some() {
-                    p.nowhere("payment.repay_minor is set but on_miss is \"nothing\"", Some("remove repay_minor or set on_miss = \"repay\""));
+                if let Some(v) = &pay.repay_minor {
+                    p.at(
+                        v.span(),
+                        "payment.repay_minor is set but on_miss is \"nothing\"",
+                        Some("remove repay_minor or set on_miss = \"repay\""),
+                    );
                 }
                 Some(MissRule::Nothing)
             }
@@ -882,11 +1029,6 @@ pub enum GroupRole {
     Baseline,
 }
 
-fn key_is_rule_alias(_key: &str) -> bool {
-    // Any other key maps a column used by a rule to its file name.
-    true
-}
-
 fn check_months(p: &mut Problems, v: &Spanned<i64>, what: &str, min: i64) -> Option<u32> {
     let m = *v.get_ref();
     if m < min || m > 120 {
@@ -905,10 +1047,20 @@ fn check_months(p: &mut Problems, v: &Spanned<i64>, what: &str, min: i64) -> Opt
 }
 
 fn check_period(p: &mut Problems, rp: &RawPeriod) -> Option<Period> {
+    if rp.name.get_ref() == crate::decision::POOLED {
+        p.at(
+            rp.name.span(),
+            "period name \"pooled\" is reserved for the pooled result",
+            Some("choose another name, e.g. \"cohort-all\""),
+        );
+    }
     if !is_kebab_id(rp.name.get_ref()) {
         p.at(
             rp.name.span(),
-            format!("period name {:?} is not a kebab-case identifier", rp.name.get_ref()),
+            format!(
+                "period name {:?} is not a kebab-case identifier",
+                rp.name.get_ref()
+            ),
             Some("e.g. \"cohort-1\" or \"baseline-2009\""),
         );
     }
@@ -943,23 +1095,43 @@ fn number(p: &mut Problems, span: Range<usize>, n: &Number, what: &str) -> Optio
     }
 }
 
-fn check_rules(p: &mut Problems, rules: &[Spanned<RawRule>], what: &str) -> Vec<Rule> {
+fn check_rules(
+    p: &mut Problems,
+    rules: &[Spanned<RawRule>],
+    what: &str,
+    ids: &mut BTreeSet<String>,
+) -> Vec<Rule> {
     let mut out = Vec::new();
-    let mut ids = BTreeSet::new();
     for spanned in rules {
         let span = spanned.span();
         let r = spanned.get_ref();
         if !is_kebab_id(&r.id) {
-            p.at(span.clone(), format!("{what}: rule id {:?} is not a kebab-case identifier", r.id), Some("e.g. id = \"deported\""));
+            p.at(
+                span.clone(),
+                format!("{what}: rule id {:?} is not a kebab-case identifier", r.id),
+                Some("e.g. id = \"deported\""),
+            );
         }
         if !ids.insert(r.id.clone()) {
-            p.at(span.clone(), format!("{what}: rule id {:?} is used twice", r.id), Some("rule ids must be unique"));
+            p.at(
+                span.clone(),
+                format!("{what}: rule id {:?} is used twice", r.id),
+                Some("rule ids must be unique"),
+            );
         }
         if r.reason.trim().is_empty() {
-            p.at(span.clone(), format!("{what}: rule {:?} has an empty reason", r.id), Some("say why the rule exists: reviewers read it in the exclusion ledger"));
+            p.at(
+                span.clone(),
+                format!("{what}: rule {:?} has an empty reason", r.id),
+                Some("say why the rule exists: reviewers read it in the exclusion ledger"),
+            );
         }
         if r.column.trim().is_empty() {
-            p.at(span.clone(), format!("{what}: rule {:?} names no column", r.id), None);
+            p.at(
+                span.clone(),
+                format!("{what}: rule {:?} names no column", r.id),
+                None,
+            );
         }
         let mut conditions = Vec::new();
         let set = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();

@@ -89,7 +89,8 @@ pub struct RawInput {
     pub sha256: Option<Spanned<String>>,
     /// Canonical column name → column name in the file, for columns whose names differ.
     #[serde(default)]
-    pub columns: BTreeMap<String, String>,
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub columns: BTreeMap<String, Spanned<String>>,
     /// chrono format of date columns held as text; default `%Y-%m-%d`.
     #[serde(default)]
     pub date_format: Option<String>,
@@ -311,7 +312,8 @@ pub struct RawComparator {
     pub value: Option<Spanned<String>>,
     /// fixed-baseline: where the value comes from.
     #[serde(default)]
-    pub source: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub source: Option<Spanned<String>>,
     /// historical: the baseline period.
     #[serde(default)]
     pub period: Option<RawPeriod>,
@@ -369,9 +371,10 @@ pub struct RawPayment {
     #[serde(default)]
     #[schemars(with = "Option<i64>")]
     pub price_minor: Option<Spanned<i64>>,
-    /// per-unit: `percentage-point` or `outcome-avoided`.
+    /// per-unit: `percentage-point` (binary measure only) or `outcome-avoided`.
     #[serde(default)]
-    pub unit: Option<PaymentUnit>,
+    #[schemars(with = "Option<PaymentUnit>")]
+    pub unit: Option<Spanned<PaymentUnit>>,
     /// per-unit: most that can be paid, in minor units.
     #[serde(default)]
     #[schemars(with = "Option<i64>")]

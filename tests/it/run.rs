@@ -34,7 +34,7 @@ fn meets_five_points(baseline: &Value, treated: &Value) -> bool {
 }
 
 #[test]
-fn doncaster_cohort_1_meets_the_five_point_target_and_earns_the_amount_at_risk() {
+fn doncaster_cohort_1_meets_the_five_point_target_and_keeps_the_amount_at_risk() {
     let sb = Sandbox::new();
     let b = sb.audit(committed_spec("doncaster-cohort-1"));
     // 523 of 1000 reoffend: 52.3% against 58.0% is 5.7 points better, at least 5.0 needed.
@@ -43,8 +43,8 @@ fn doncaster_cohort_1_meets_the_five_point_target_and_earns_the_amount_at_risk()
         "58.0%",
         "5.7 points better",
         "target met",
-        "GBP 1000000.00",
-        "owed to the provider",
+        "full payment, the provider keeps the GBP 1000000.00 at risk",
+        "GBP 0.00 (nothing owed)",
     ] {
         assert!(
             b.stdout.contains(needle),
@@ -52,7 +52,8 @@ fn doncaster_cohort_1_meets_the_five_point_target_and_earns_the_amount_at_risk()
             b.stdout
         );
     }
-    assert_eq!(b.results()["payment"]["total_minor"], 100_000_000);
+    // The amount at risk was paid in advance: meeting the target moves no money.
+    assert_eq!(b.results()["payment"]["total_minor"], 0);
     assert_eq!(b.results()["verdict"]["code"], "threshold-met");
 }
 
@@ -95,10 +96,10 @@ fn doncaster_historical_computes_the_58_percent_baseline_from_the_2009_rows() {
         "{}",
         b.stdout
     );
-    // Cohort 1 earns GBP 1m, cohort 2 repays GBP 1m: nothing owed overall.
+    // Cohort 1 keeps its GBP 1m at risk, cohort 2 repays GBP 1m.
     assert_eq!(b.evaluation("cohort-1")["met"], true);
     assert_eq!(b.evaluation("cohort-2")["met"], false);
-    assert_eq!(r["payment"]["total_minor"], 0);
+    assert_eq!(r["payment"]["total_minor"], -100_000_000);
 }
 
 #[test]
@@ -144,7 +145,8 @@ fn results_equal_the_planted_truth_in_every_group() {
         );
         let met = meets_five_points(baseline, t);
         assert_eq!(e["met"], met, "{name}: decision");
-        total += if met { 100_000_000 } else { -100_000_000 };
+        // At risk and paid in advance: met moves nothing, missed repays GBP 1m.
+        total += if met { 0 } else { -100_000_000 };
     }
     assert_eq!(b.results()["payment"]["total_minor"], total);
 }
@@ -152,7 +154,8 @@ fn results_equal_the_planted_truth_in_every_group() {
 #[test]
 fn fixed_baseline_payment_follows_the_truth() {
     // The committed single-cohort specs against the published 0.580: the payment is
-    // +GBP 1m when the truth's counts meet 5 points, −GBP 1m when they do not.
+    // nothing when the truth's counts meet 5 points (the provider keeps the GBP 1m at
+    // risk), −GBP 1m when they do not.
     let sb = Sandbox::new();
     let truth = truth();
     let baseline = truth_group(&truth, "baseline-2009");
@@ -164,7 +167,7 @@ fn fixed_baseline_payment_follows_the_truth() {
         assert_eq!(m["offences"], t["counted_offences"], "{name}");
         assert_eq!(m["conviction_events"], t["counted_events"], "{name}");
         let expected = if meets_five_points(baseline, t) {
-            100_000_000
+            0
         } else {
             -100_000_000
         };
@@ -265,7 +268,7 @@ fn json_output_parses_and_carries_the_verdict() {
     let report = &reports.as_array().expect("an array of reports")[0];
     assert_eq!(report["contract"], "doncaster-cohort-1");
     assert_eq!(report["verdict"], "threshold-met");
-    assert_eq!(report["total_minor"], 100_000_000);
+    assert_eq!(report["total_minor"], 0);
     assert_eq!(report["currency"], "GBP");
     assert_eq!(report["evaluations"][0]["treated"], "0.523000");
     assert_eq!(report["evaluations"][0]["improvement"], "0.057000");

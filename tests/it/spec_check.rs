@@ -77,10 +77,6 @@ fn check_lists_every_problem_of_a_spec_at_once() {
 }
 
 #[test]
-#[ignore = "bug: a field that does not fit its table's `kind` (comparator.period with kind = \
-            \"fixed-baseline\") is reported without a line:column although its span is known; \
-            STYLE.md asks for file:line:column on every spec problem (docs/spec.md documents \
-            combination problems as position-less; src/spec/mod.rs Problems::nowhere)"]
 fn check_points_at_a_field_the_comparator_kind_does_not_use() {
     let sb = Sandbox::new();
     let (path, text) = problem_spec();
