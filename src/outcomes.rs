@@ -80,6 +80,8 @@ pub struct RowOutcome {
     pub member: u32,
     /// 0-based data row of the convictions input.
     pub row: u32,
+    pub offence_date: Option<Day>,
+    pub sanction_date: Option<Day>,
     pub disposition: Disposition,
 }
 
@@ -124,9 +126,6 @@ pub struct OutcomesResult {
     pub rows_total: u64,
     /// Whether the input has court appearance ids (otherwise events are not counted).
     pub has_appearances: bool,
-    /// Offence and sanction dates of every conviction row (for tables).
-    pub offence_dates: Vec<Option<Day>>,
-    pub sanction_dates: Vec<Option<Day>>,
 }
 
 impl OutcomesResult {
@@ -342,6 +341,8 @@ pub fn compute(
         });
     }
 
+    drop(offence_dates);
+    drop(sanction_dates);
     tracing::debug!("rows prepared");
 
     // Conviction rows of each member, as one flat array sliced by member (CSR layout).
@@ -477,9 +478,12 @@ pub fn compute(
                     outcome.first_offence = Some(r.offence);
                 }
             }
+            let day = |d: Day| (d != MISSING_DAY).then_some(d);
             rows_out.push(RowOutcome {
                 member: m as u32,
                 row,
+                offence_date: day(r.offence),
+                sanction_date: day(r.proven),
                 disposition,
             });
         }
@@ -496,7 +500,5 @@ pub fn compute(
         rows_not_in_audit,
         rows_total: ids.len() as u64,
         has_appearances: appearances.is_some(),
-        offence_dates,
-        sanction_dates,
     })
 }
