@@ -233,15 +233,7 @@ fn invocation_id() -> String {
 
 /// Threads polars uses: `POLARS_MAX_THREADS` when set, else the machine's cores.
 pub fn polars_threads() -> usize {
-    std::env::var("POLARS_MAX_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n: &usize| *n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+    crate::par::threads()
 }
 
 fn signing_key(path: Option<&Path>) -> Result<ed25519_dalek::SigningKey, String> {

@@ -108,25 +108,26 @@ impl LoadedInput {
     /// input's `date_format` is an error naming its row.
     pub fn dates(&self, column: &str, format: &str) -> Result<Vec<Option<Day>>, DataError> {
         let values = self.text(column)?;
-        let mut out = Vec::with_capacity(values.len());
-        for (i, v) in values.iter().enumerate() {
-            match v {
-                None => out.push(None),
-                Some(s) if s.trim().is_empty() => out.push(None),
-                Some(s) => match dates::parse_with_format(s.trim(), format) {
-                    Some(d) => out.push(Some(d)),
-                    None => {
-                        return Err(self.bad_value(
-                            i,
-                            column,
-                            format!("{s:?} is not a date in the format {format}"),
-                            format!("dates must be real calendar dates between {} and {}; set [inputs.{}] date_format if the extract uses another layout", dates::MIN_YEAR, dates::MAX_YEAR, self.name),
-                        ))
-                    }
-                },
+        crate::par::map_ranges(values.len(), |range| {
+            let mut out = Vec::with_capacity(range.len());
+            for i in range {
+                match values.get(i).map(str::trim_ascii) {
+                    None | Some("") => out.push(None),
+                    Some(s) => match dates::parse_with_format(s, format) {
+                        Some(d) => out.push(Some(d)),
+                        None => {
+                            return Err(self.bad_value(
+                                i,
+                                column,
+                                format!("{s:?} is not a date in the format {format}"),
+                                format!("dates must be real calendar dates between {} and {}; set [inputs.{}] date_format if the extract uses another layout", dates::MIN_YEAR, dates::MAX_YEAR, self.name),
+                            ))
+                        }
+                    },
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// An error about one value, `row_index` counted from 0.

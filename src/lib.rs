@@ -19,6 +19,7 @@ pub mod evidence;
 pub mod exact;
 pub mod measures;
 pub mod outcomes;
+pub mod par;
 pub mod pipeline;
 pub mod spec;
 pub mod synth;

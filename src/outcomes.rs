@@ -211,8 +211,7 @@ pub fn compute(
     let type_col = input.column("sanction_type");
     let types = convictions.text(type_col)?;
     let appearance_col = input.column("appearance_id");
-    let appearances: Option<TextColumn<'_>> = if convictions.frame.column(appearance_col).is_ok()
-    {
+    let appearances: Option<TextColumn<'_>> = if convictions.frame.column(appearance_col).is_ok() {
         Some(convictions.text(appearance_col)?)
     } else {
         None
@@ -273,22 +272,22 @@ pub fn compute(
         .iter()
         .map(|(k, v)| (k.as_str(), *v))
         .collect();
-    let mut rows = Vec::with_capacity(ids.len());
     let hasher = FixedState::default();
-    for i in 0..ids.len() {
-        let t = types.get(i).map(str::trim_ascii).filter(|t| !t.is_empty());
-        let Some(t) = t else {
-            return Err(convictions.bad_value(
-                i,
-                type_col,
-                "sanction type is missing".into(),
-                "every row must say whether it is a conviction or a caution".into(),
-            ));
-        };
-        let sanction = match codes.iter().find(|(k, _)| *k == t) {
-            Some((_, s)) => *s,
-            None => {
+    let rows: Vec<Row> = crate::par::map_ranges(ids.len(), |range| {
+        let mut rows = Vec::with_capacity(range.len());
+        for i in range {
+            let t = types.get(i).map(str::trim_ascii).filter(|t| !t.is_empty());
+            let Some(t) = t else {
                 return Err(convictions.bad_value(
+                    i,
+                    type_col,
+                    "sanction type is missing".into(),
+                    "every row must say whether it is a conviction or a caution".into(),
+                ));
+            };
+            let sanction = match codes.iter().find(|(k, _)| *k == t) {
+                Some((_, s)) => *s,
+                None => return Err(convictions.bad_value(
                     i,
                     type_col,
                     format!("unknown sanction type {t:?}"),
@@ -296,50 +295,54 @@ pub fn compute(
                         "known values are: {}; map the extract's codes in outcome.sanction_codes",
                         codes.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
                     ),
-                ))
+                )),
+            };
+            if row_member[i] == u32::MAX {
+                rows.push(Row {
+                    offence: MISSING_DAY,
+                    proven: MISSING_DAY,
+                    sanction,
+                    rule: NO_RULE,
+                    appearance_hash: 0,
+                    content_hash: 0,
+                });
+                continue;
             }
-        };
-        if row_member[i] == u32::MAX {
+            let mut rule = NO_RULE;
+            for (r, rule_spec) in o.exclude.iter().enumerate() {
+                let holds = condition_holds(&rule_spec.condition, rule_values[r].get(i)).map_err(|problem| {
+                    convictions.bad_value(
+                        i,
+                        input.column(&rule_spec.column),
+                        problem,
+                        format!("rule {:?} compares numbers; fix the value, or add an is_missing rule before it", rule_spec.id),
+                    )
+                })?;
+                if holds {
+                    rule = r as u16;
+                    break;
+                }
+            }
+            let appearance = appearances
+                .as_ref()
+                .and_then(|a| a.get(i))
+                .map(str::trim_ascii);
+            let appearance_hash = hasher.hash_one(appearance);
+            let mut h = hasher.build_hasher();
+            for v in &all_values {
+                v.get(i).hash(&mut h);
+            }
             rows.push(Row {
-                offence: MISSING_DAY,
-                proven: MISSING_DAY,
+                offence: offence_dates[i].unwrap_or(MISSING_DAY),
+                proven: sanction_dates[i].unwrap_or(MISSING_DAY),
                 sanction,
-                rule: NO_RULE,
-                appearance_hash: 0,
-                content_hash: 0,
+                rule,
+                appearance_hash,
+                content_hash: h.finish(),
             });
-            continue;
         }
-        let mut rule = NO_RULE;
-        for (r, rule_spec) in o.exclude.iter().enumerate() {
-            let holds = condition_holds(&rule_spec.condition, rule_values[r].get(i)).map_err(|problem| {
-                convictions.bad_value(
-                    i,
-                    input.column(&rule_spec.column),
-                    problem,
-                    format!("rule {:?} compares numbers; fix the value, or add an is_missing rule before it", rule_spec.id),
-                )
-            })?;
-            if holds {
-                rule = r as u16;
-                break;
-            }
-        }
-        let appearance = appearances.as_ref().and_then(|a| a.get(i)).map(str::trim_ascii);
-        let appearance_hash = hasher.hash_one(appearance);
-        let mut h = hasher.build_hasher();
-        for v in &all_values {
-            v.get(i).hash(&mut h);
-        }
-        rows.push(Row {
-            offence: offence_dates[i].unwrap_or(MISSING_DAY),
-            proven: sanction_dates[i].unwrap_or(MISSING_DAY),
-            sanction,
-            rule,
-            appearance_hash,
-            content_hash: h.finish(),
-        });
-    }
+        Ok(rows)
+    })?;
 
     drop(offence_dates);
     drop(sanction_dates);
@@ -368,7 +371,8 @@ pub fn compute(
     // Rows of one person compare by content, then by position, so exact duplicates are
     // adjacent and the first copy in file order is the one kept. Hashes order the rows
     // cheaply; equal hashes are confirmed on the values themselves.
-    let same_content = |a: usize, b: usize| -> bool { all_values.iter().all(|v| v.get(a) == v.get(b)) };
+    let same_content =
+        |a: usize, b: usize| -> bool { all_values.iter().all(|v| v.get(a) == v.get(b)) };
     let key = |r: &Row| (r.offence, r.proven, r.sanction, r.content_hash);
     let same_appearance = |a: usize, b: usize| -> bool {
         rows[a].appearance_hash == rows[b].appearance_hash
@@ -383,42 +387,50 @@ pub fn compute(
         WindowEnd::Exclusive => day < end,
         WindowEnd::Inclusive => day <= end,
     };
-    let mut people = Vec::with_capacity(cohort.members.len());
-    let mut rows_out = Vec::with_capacity(flat.len());
-    let mut counted_appearances: Vec<usize> = Vec::new();
-    for (m, member) in cohort.members.iter().enumerate() {
-        let start = member.index_date;
-        let window_end = add_months(start, window_add);
-        let lag_end = add_months(start, lag_add);
-        let mine = &mut flat[offsets[m] as usize..offsets[m + 1] as usize];
-        mine.sort_unstable_by(|&a, &b| {
-            key(&rows[a as usize])
-                .cmp(&key(&rows[b as usize]))
-                .then(a.cmp(&b))
-        });
-        let mut outcome = PersonOutcome {
-            window_end,
-            lag_end,
-            offences: 0,
-            events: 0,
-            first_offence: None,
-        };
-        counted_appearances.clear();
-        let mut kept: Option<usize> = None;
-        for &row in mine.iter() {
-            let i = row as usize;
-            let r = rows[i];
-            let duplicate_of = kept.filter(|&p| key(&rows[p]) == key(&r) && same_content(p, i));
-            if duplicate_of.is_none() {
-                kept = Some(i);
-            }
-            let disposition = 'd: {
-                if r.offence == MISSING_DAY || r.proven == MISSING_DAY {
-                    break 'd Disposition::MissingDate;
+    // Members are processed in contiguous ranges, one per thread; the ranges' results are
+    // joined in member order, and an error is the first in member order, so the output is
+    // the same for any number of threads.
+    let process = |members: std::ops::Range<usize>,
+                   flat: &mut [u32],
+                   base: usize|
+     -> Result<(Vec<PersonOutcome>, Vec<RowOutcome>), DataError> {
+        let mut people = Vec::with_capacity(members.len());
+        let mut rows_out = Vec::with_capacity(flat.len());
+        let mut counted_appearances: Vec<usize> = Vec::new();
+        for m in members {
+            let member = &cohort.members[m];
+            let start = member.index_date;
+            let window_end = add_months(start, window_add);
+            let lag_end = add_months(start, lag_add);
+            let mine = &mut flat[offsets[m] as usize - base..offsets[m + 1] as usize - base];
+            mine.sort_unstable_by(|&a, &b| {
+                key(&rows[a as usize])
+                    .cmp(&key(&rows[b as usize]))
+                    .then(a.cmp(&b))
+            });
+            let mut outcome = PersonOutcome {
+                window_end,
+                lag_end,
+                offences: 0,
+                events: 0,
+                first_offence: None,
+            };
+            counted_appearances.clear();
+            let mut kept: Option<usize> = None;
+            for &row in mine.iter() {
+                let i = row as usize;
+                let r = rows[i];
+                let duplicate_of = kept.filter(|&p| key(&rows[p]) == key(&r) && same_content(p, i));
+                if duplicate_of.is_none() {
+                    kept = Some(i);
                 }
-                let (offence, proven) = (r.offence, r.proven);
-                if let Some(p) = duplicate_of {
-                    match o.duplicates {
+                let disposition = 'd: {
+                    if r.offence == MISSING_DAY || r.proven == MISSING_DAY {
+                        break 'd Disposition::MissingDate;
+                    }
+                    let (offence, proven) = (r.offence, r.proven);
+                    if let Some(p) = duplicate_of {
+                        match o.duplicates {
                         DuplicatePolicy::Collapse => break 'd Disposition::Duplicate,
                         DuplicatePolicy::Error => {
                             return Err(convictions.bad_value(
@@ -430,34 +442,34 @@ pub fn compute(
                         }
                         DuplicatePolicy::Keep => {}
                     }
-                }
-                if !o.sanctions.contains(&r.sanction) {
-                    break 'd Disposition::SanctionNotCounted;
-                }
-                if r.rule != NO_RULE {
-                    break 'd Disposition::Rule(usize::from(r.rule));
-                }
-                if offence < start {
-                    break 'd Disposition::BeforeIndex;
-                }
-                if !inside(offence, window_end) {
-                    break 'd Disposition::OutsideWindow;
-                }
-                if proven < offence {
-                    break 'd Disposition::SanctionBeforeOffence;
-                }
-                if !inside(proven, lag_end) {
-                    break 'd Disposition::ProvenAfterLag;
-                }
-                Disposition::Counted
-            };
-            if disposition == Disposition::Counted {
-                outcome.offences += 1;
-                let appearance = appearances
-                    .as_ref()
-                    .and_then(|a| a.get(i))
-                    .filter(|a| !a.trim_ascii().is_empty());
-                match appearance {
+                    }
+                    if !o.sanctions.contains(&r.sanction) {
+                        break 'd Disposition::SanctionNotCounted;
+                    }
+                    if r.rule != NO_RULE {
+                        break 'd Disposition::Rule(usize::from(r.rule));
+                    }
+                    if offence < start {
+                        break 'd Disposition::BeforeIndex;
+                    }
+                    if !inside(offence, window_end) {
+                        break 'd Disposition::OutsideWindow;
+                    }
+                    if proven < offence {
+                        break 'd Disposition::SanctionBeforeOffence;
+                    }
+                    if !inside(proven, lag_end) {
+                        break 'd Disposition::ProvenAfterLag;
+                    }
+                    Disposition::Counted
+                };
+                if disposition == Disposition::Counted {
+                    outcome.offences += 1;
+                    let appearance = appearances
+                        .as_ref()
+                        .and_then(|a| a.get(i))
+                        .filter(|a| !a.trim_ascii().is_empty());
+                    match appearance {
                     Some(_) if !counted_appearances.iter().any(|&c| same_appearance(c, i)) => {
                         counted_appearances.push(i);
                     }
@@ -473,22 +485,63 @@ pub fn compute(
                     }
                     None => {}
                 }
-                // Rows are in offence-date order, so the first counted one is the earliest.
-                if outcome.first_offence.is_none() {
-                    outcome.first_offence = Some(r.offence);
+                    // Rows are in offence-date order, so the first counted one is the earliest.
+                    if outcome.first_offence.is_none() {
+                        outcome.first_offence = Some(r.offence);
+                    }
                 }
+                let day = |d: Day| (d != MISSING_DAY).then_some(d);
+                rows_out.push(RowOutcome {
+                    member: m as u32,
+                    row,
+                    offence_date: day(r.offence),
+                    sanction_date: day(r.proven),
+                    disposition,
+                });
             }
-            let day = |d: Day| (d != MISSING_DAY).then_some(d);
-            rows_out.push(RowOutcome {
-                member: m as u32,
-                row,
-                offence_date: day(r.offence),
-                sanction_date: day(r.proven),
-                disposition,
-            });
+            outcome.events = counted_appearances.len() as u64;
+            people.push(outcome);
         }
-        outcome.events = counted_appearances.len() as u64;
-        people.push(outcome);
+        Ok((people, rows_out))
+    };
+    let threads = crate::par::threads().min(cohort.members.len()).max(1);
+    let bounds = crate::par::split_weighted(&offsets, threads);
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest: &mut [u32] = &mut flat;
+    let mut consumed = 0usize;
+    for w in bounds.windows(2) {
+        let (lo, hi) = (w[0], w[1]);
+        let len = offsets[hi] as usize - consumed;
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        parts.push((lo..hi, mine, consumed));
+        consumed += len;
+    }
+    let results: Vec<Result<(Vec<PersonOutcome>, Vec<RowOutcome>), DataError>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|(range, mine, base)| scope.spawn(move || process(range, mine, base)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(crate::data::DataError::Parse {
+                            path: convictions.path.clone(),
+                            format: "CSV",
+                            message: "a worker thread failed".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+    let mut people = Vec::with_capacity(cohort.members.len());
+    let mut rows_out = Vec::with_capacity(flat.len());
+    for r in results {
+        let (p, rws) = r?;
+        people.extend(p);
+        rows_out.extend(rws);
     }
     // Sort each member's rows back into file order for the tables.
     for m in 0..cohort.members.len() {

@@ -416,14 +416,28 @@ impl Manifest {
     /// bundle-relative paths in `exclude`, hashed by streaming. Fails on anything
     /// [`list_files`] rejects.
     pub fn from_dir(root: &Path, exclude: &[&str]) -> Result<Manifest, ManifestError> {
+        Self::from_dir_with_known(root, exclude, &BTreeMap::new())
+    }
+
+    /// [`Manifest::from_dir`], taking the digest of a file from `known` (bundle path →
+    /// digest and size) instead of reading it again, when the writer hashed the bytes as
+    /// it wrote them and the size on disk still matches.
+    pub fn from_dir_with_known(
+        root: &Path,
+        exclude: &[&str],
+        known: &BTreeMap<String, (Sha256Digest, u64)>,
+    ) -> Result<Manifest, ManifestError> {
         let mut files = Vec::new();
         for file in list_files(root, exclude)? {
             let on_disk = bundle_file_path(root, &file.path);
-            let (sha256, size) =
-                Sha256Digest::of_file(&on_disk).map_err(|source| ManifestError::Io {
+            let known = known.get(&file.path).filter(|(_, size)| *size == file.size);
+            let (sha256, size) = match known {
+                Some(&(digest, size)) => (digest, size),
+                None => Sha256Digest::of_file(&on_disk).map_err(|source| ManifestError::Io {
                     path: on_disk,
                     source,
-                })?;
+                })?,
+            };
             files.push(ManifestEntry {
                 path: file.path,
                 sha256,

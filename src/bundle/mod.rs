@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod replay;
 pub mod verify;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -194,21 +195,83 @@ pub fn computed_bytes(audit: &Audit, path: &str) -> Vec<u8> {
     out
 }
 
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes one file of the bundle, fsyncs it, and returns the digest and size of the
+/// bytes written.
 fn write_file_with(
     root: &Path,
     rel: &str,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), BundleError> {
+) -> Result<(Sha256Digest, u64), BundleError> {
+    use sha2::Digest;
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
     let file = fs::File::create(&path).map_err(io_err(&path))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut w = HashingWriter {
+        inner: std::io::BufWriter::with_capacity(1 << 20, file),
+        hasher: sha2::Sha256::new(),
+        bytes: 0,
+    };
     f(&mut w).map_err(io_err(&path))?;
-    let file = w.into_inner().map_err(|e| io_err(&path)(e.into_error()))?;
+    let digest = Sha256Digest(w.hasher.finalize().into());
+    let file = w
+        .inner
+        .into_inner()
+        .map_err(|e| io_err(&path)(e.into_error()))?;
     file.sync_all().map_err(io_err(&path))?;
-    Ok(())
+    Ok((digest, w.bytes))
+}
+
+/// Copies an input into the bundle, hashing the bytes copied; fails if they are not the
+/// bytes that were audited.
+fn copy_input(
+    from: &Path,
+    root: &Path,
+    rel: &str,
+    expected: Sha256Digest,
+) -> Result<(Sha256Digest, u64), BundleError> {
+    use std::io::Read;
+    let mut src = fs::File::open(from).map_err(io_err(from))?;
+    let copied = write_file_with(root, rel, |w| {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            w.write_all(&buf[..n])?;
+        }
+    })?;
+    if copied.0 != expected {
+        return Err(BundleError::InputChanged {
+            path: from.to_path_buf(),
+            before: expected,
+            after: copied.0,
+        });
+    }
+    Ok(copied)
 }
 
 /// Writes, signs and atomically installs a bundle. Returns the bundle's path.
@@ -233,32 +296,37 @@ pub fn write(
         .map_err(io_err(&parent))?;
     let root = tmp.path();
 
-    // The files are independent: write them side by side.
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = computed_paths()
-            .into_iter()
-            .map(|rel| {
-                scope.spawn(move || write_file_with(root, rel, |w| write_computed(audit, rel, w)))
-            })
-            .collect();
+    // The files are independent: write (and hash) the evidence and copy the inputs side
+    // by side, so their writes and flushes overlap.
+    let inputs: Vec<&LoadedInput> = if opts.embed_inputs {
+        vec![&audit.people, &audit.convictions]
+    } else {
+        Vec::new()
+    };
+    let written = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for rel in computed_paths() {
+            handles.push(scope.spawn(move || {
+                write_file_with(root, rel, |w| write_computed(audit, rel, w))
+                    .map(|d| (rel.to_string(), d))
+            }));
+        }
+        for input in inputs {
+            handles.push(scope.spawn(move || {
+                let rel = evidence::input_bundle_path(&input.name, input.format);
+                copy_input(&input.path, root, &rel, input.sha256).map(|d| (rel, d))
+            }));
+        }
         handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(BundleError::Sign("a writer thread failed".into())))
             })
-            .collect::<Result<Vec<()>, BundleError>>()
+            .collect::<Result<Vec<_>, BundleError>>()
     })?;
-    tracing::info!("evidence written");
-    if opts.embed_inputs {
-        fs::create_dir_all(root.join("inputs")).map_err(io_err(root))?;
-        for input in [&audit.people, &audit.convictions] {
-            let rel = evidence::input_bundle_path(&input.name, input.format);
-            let to = root.join(&rel);
-            // The copy is hashed when the bundle is signed, and checked below.
-            fs::copy(&input.path, &to).map_err(io_err(&input.path))?;
-        }
-    }
+    let known: BTreeMap<String, (Sha256Digest, u64)> = written.into_iter().collect();
+    tracing::info!("evidence written and inputs copied");
 
     let spec = &audit.spec;
     let predicate = dsse::provenance_predicate(&dsse::ProvenanceInputs {
@@ -285,22 +353,9 @@ pub fn write(
         finished_on: run.finished_on.clone(),
         invocation_id: run.invocation_id.clone(),
     });
-    tracing::info!("inputs copied; signing");
-    let signed = verify::sign_bundle_dir(root, key, predicate)
+    tracing::info!("signing");
+    verify::sign_bundle_dir_with_known(root, key, predicate, &known)
         .map_err(|e| BundleError::Sign(e.to_string()))?;
-    if opts.embed_inputs {
-        for input in [&audit.people, &audit.convictions] {
-            let rel = evidence::input_bundle_path(&input.name, input.format);
-            let copied = signed.manifest.get(&rel).map(|e| e.sha256);
-            if copied != Some(input.sha256) {
-                return Err(BundleError::InputChanged {
-                    path: input.path.clone(),
-                    before: input.sha256,
-                    after: copied.unwrap_or(input.sha256),
-                });
-            }
-        }
-    }
 
     // Install: rename into place (replacing an old bundle only with --force).
     let staged = tmp.keep();

@@ -759,10 +759,21 @@ pub fn sign_bundle_dir(
     key: &SigningKey,
     predicate: serde_json::Value,
 ) -> Result<SignedBundle, SignError> {
+    sign_bundle_dir_with_known(dir, key, predicate, &BTreeMap::new())
+}
+
+/// [`sign_bundle_dir`], reusing digests the writer computed while writing files
+/// (bundle path → digest and size), so large files are not read twice.
+pub fn sign_bundle_dir_with_known(
+    dir: &Path,
+    key: &SigningKey,
+    predicate: serde_json::Value,
+    known: &BTreeMap<String, (Sha256Digest, u64)>,
+) -> Result<SignedBundle, SignError> {
     let verifying = key.verifying_key();
     write_file(dir, SIGNER_KEY_FILE, public_key_pem(&verifying).as_bytes())?;
 
-    let manifest = Manifest::from_dir(dir, &[MANIFEST_FILE, ATTESTATION_FILE])?;
+    let manifest = Manifest::from_dir_with_known(dir, &[MANIFEST_FILE, ATTESTATION_FILE], known)?;
     let manifest_bytes = manifest.to_json_bytes();
     write_file(dir, MANIFEST_FILE, &manifest_bytes)?;
 

@@ -1,0 +1,89 @@
+//! Splitting work over threads without changing a single output byte.
+//!
+//! Work is cut into contiguous ranges, one per thread; each range's results are joined
+//! in range order and the first error in range order wins, so the result is identical
+//! to a sequential run whatever the thread count.
+
+/// Threads to use: `POLARS_MAX_THREADS` when set (so one setting governs the whole run),
+/// else the machine's cores.
+pub fn threads() -> usize {
+    std::env::var("POLARS_MAX_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
+/// Boundaries `b[0] = 0 < … < b[k] = n` cutting items `0..n` into at most `parts` ranges
+/// of about equal weight, where `offsets` (length n + 1, non-decreasing) holds the
+/// cumulative weight before each item.
+pub fn split_weighted(offsets: &[u32], parts: usize) -> Vec<usize> {
+    let n = offsets.len().saturating_sub(1);
+    let total = u64::from(*offsets.last().unwrap_or(&0));
+    let mut bounds = vec![0];
+    for p in 1..parts.max(1) {
+        let target = total * p as u64 / parts as u64;
+        let cut = offsets.partition_point(|&o| u64::from(o) < target).min(n);
+        if cut > *bounds.last().unwrap_or(&0) && cut < n {
+            bounds.push(cut);
+        }
+    }
+    bounds.push(n);
+    bounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_split_covers_every_item_once_in_order() {
+        let offsets = [0, 5, 5, 6, 20, 21, 30];
+        for parts in 1..8 {
+            let b = split_weighted(&offsets, parts);
+            assert_eq!(b[0], 0);
+            assert_eq!(*b.last().unwrap(), 6);
+            assert!(b.windows(2).all(|w| w[0] < w[1]), "{b:?}");
+            assert!(b.len() - 1 <= parts);
+        }
+        assert_eq!(split_weighted(&offsets, 2), vec![0, 4, 6]);
+        assert_eq!(split_weighted(&[0], 2), vec![0, 0]);
+    }
+}
+
+/// Runs `f` over `0..n` cut into equal contiguous ranges, one per thread, and joins the
+/// results in order. The first error in range order is returned.
+pub fn map_ranges<T, E, F>(n: usize, f: F) -> Result<Vec<T>, E>
+where
+    T: Send,
+    E: Send,
+    F: Fn(std::ops::Range<usize>) -> Result<Vec<T>, E> + Sync,
+{
+    let parts = threads().min(n / 4096).max(1);
+    if parts == 1 {
+        return f(0..n);
+    }
+    let f = &f;
+    let results: Vec<std::thread::Result<Result<Vec<T>, E>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts)
+            .map(|p| {
+                let range = n * p / parts..n * (p + 1) / parts;
+                scope.spawn(move || f(range))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut out = Vec::with_capacity(n);
+    for r in results {
+        match r {
+            Ok(part) => out.extend(part?),
+            // A worker panicked: re-raise it here rather than lose it.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    Ok(out)
+}
