@@ -108,13 +108,13 @@ impl LoadedInput {
     /// input's `date_format` is an error naming its row.
     pub fn dates(&self, column: &str, format: &str) -> Result<Vec<Option<Day>>, DataError> {
         let values = self.text(column)?;
-        crate::par::map_ranges(values.len(), |range| {
-            let mut out = Vec::with_capacity(range.len());
+        crate::par::fill_ranges(values.len(), |range, out| {
+            let base = range.start;
             for i in range {
                 match values.get(i).map(str::trim_ascii) {
-                    None | Some("") => out.push(None),
+                    None | Some("") => out[i - base] = None,
                     Some(s) => match dates::parse_with_format(s, format) {
-                        Some(d) => out.push(Some(d)),
+                        Some(d) => out[i - base] = Some(d),
                         None => {
                             return Err(self.bad_value(
                                 i,
@@ -126,7 +126,7 @@ impl LoadedInput {
                     },
                 }
             }
-            Ok(out)
+            Ok(())
         })
     }
 

@@ -23,7 +23,7 @@ use crate::dates::{add_months, Day};
 use crate::spec::{AuditSpec, CountingUnit, DuplicatePolicy, Rule, Sanction, WindowEnd};
 
 /// What became of one conviction row for one cohort member, in the order the checks run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Disposition {
     /// The offence or sanction date is missing.
     MissingDate,
@@ -42,6 +42,7 @@ pub enum Disposition {
     /// Proven after the window plus court lag.
     ProvenAfterLag,
     /// Counts as reoffending.
+    #[default]
     Counted,
 }
 
@@ -74,7 +75,7 @@ impl Disposition {
 }
 
 /// One conviction row evaluated for one member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RowOutcome {
     /// Index into the members list.
     pub member: u32,
@@ -86,7 +87,7 @@ pub struct RowOutcome {
 }
 
 /// Outcome of one cohort member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PersonOutcome {
     pub window_end: Day,
     pub lag_end: Day,
@@ -192,8 +193,21 @@ struct Row {
     /// Index of the first `[outcome] exclude` rule that holds, or [`NO_RULE`].
     rule: u16,
     appearance_hash: u64,
-    /// Hash of the appearance id and every rule column's value.
+    /// Hash of every column's value (the whole row).
     content_hash: u64,
+}
+
+impl Default for Row {
+    fn default() -> Self {
+        Row {
+            offence: MISSING_DAY,
+            proven: MISSING_DAY,
+            sanction: Sanction::Conviction,
+            rule: NO_RULE,
+            appearance_hash: 0,
+            content_hash: 0,
+        }
+    }
 }
 
 /// Computes every member's outcome and the disposition of every relevant row.
@@ -273,8 +287,8 @@ pub fn compute(
         .map(|(k, v)| (k.as_str(), *v))
         .collect();
     let hasher = FixedState::default();
-    let rows: Vec<Row> = crate::par::map_ranges(ids.len(), |range| {
-        let mut rows = Vec::with_capacity(range.len());
+    let rows: Vec<Row> = crate::par::fill_ranges(ids.len(), |range, rows| {
+        let base = range.start;
         for i in range {
             let t = types.get(i).map(str::trim_ascii).filter(|t| !t.is_empty());
             let Some(t) = t else {
@@ -287,25 +301,23 @@ pub fn compute(
             };
             let sanction = match codes.iter().find(|(k, _)| *k == t) {
                 Some((_, s)) => *s,
-                None => return Err(convictions.bad_value(
-                    i,
-                    type_col,
-                    format!("unknown sanction type {t:?}"),
-                    format!(
+                None => {
+                    return Err(convictions.bad_value(
+                        i,
+                        type_col,
+                        format!("unknown sanction type {t:?}"),
+                        format!(
                         "known values are: {}; map the extract's codes in outcome.sanction_codes",
                         codes.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
                     ),
-                )),
+                    ))
+                }
             };
             if row_member[i] == u32::MAX {
-                rows.push(Row {
-                    offence: MISSING_DAY,
-                    proven: MISSING_DAY,
+                rows[i - base] = Row {
                     sanction,
-                    rule: NO_RULE,
-                    appearance_hash: 0,
-                    content_hash: 0,
-                });
+                    ..Row::default()
+                };
                 continue;
             }
             let mut rule = NO_RULE;
@@ -332,16 +344,16 @@ pub fn compute(
             for v in &all_values {
                 v.get(i).hash(&mut h);
             }
-            rows.push(Row {
+            rows[i - base] = Row {
                 offence: offence_dates[i].unwrap_or(MISSING_DAY),
                 proven: sanction_dates[i].unwrap_or(MISSING_DAY),
                 sanction,
                 rule,
                 appearance_hash,
                 content_hash: h.finish(),
-            });
+            };
         }
-        Ok(rows)
+        Ok(())
     })?;
 
     drop(offence_dates);
@@ -392,10 +404,12 @@ pub fn compute(
     // the same for any number of threads.
     let process = |members: std::ops::Range<usize>,
                    flat: &mut [u32],
-                   base: usize|
-     -> Result<(Vec<PersonOutcome>, Vec<RowOutcome>), DataError> {
-        let mut people = Vec::with_capacity(members.len());
-        let mut rows_out = Vec::with_capacity(flat.len());
+                   base: usize,
+                   people: &mut [PersonOutcome],
+                   rows_out: &mut [RowOutcome]|
+     -> Result<(), DataError> {
+        let first_member = members.start;
+        let mut next_out = 0usize;
         let mut counted_appearances: Vec<usize> = Vec::new();
         for m in members {
             let member = &cohort.members[m];
@@ -491,57 +505,55 @@ pub fn compute(
                     }
                 }
                 let day = |d: Day| (d != MISSING_DAY).then_some(d);
-                rows_out.push(RowOutcome {
+                rows_out[next_out] = RowOutcome {
                     member: m as u32,
                     row,
                     offence_date: day(r.offence),
                     sanction_date: day(r.proven),
                     disposition,
-                });
+                };
+                next_out += 1;
             }
             outcome.events = counted_appearances.len() as u64;
-            people.push(outcome);
+            people[m - first_member] = outcome;
         }
-        Ok((people, rows_out))
+        Ok(())
     };
     let threads = crate::par::threads().min(cohort.members.len()).max(1);
     let bounds = crate::par::split_weighted(&offsets, threads);
+    let mut people = vec![PersonOutcome::default(); cohort.members.len()];
+    let mut rows_out = vec![RowOutcome::default(); flat.len()];
     let mut parts = Vec::with_capacity(threads);
-    let mut rest: &mut [u32] = &mut flat;
-    let mut consumed = 0usize;
-    for w in bounds.windows(2) {
-        let (lo, hi) = (w[0], w[1]);
-        let len = offsets[hi] as usize - consumed;
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len);
-        rest = tail;
-        parts.push((lo..hi, mine, consumed));
-        consumed += len;
+    {
+        let mut flat_rest: &mut [u32] = &mut flat;
+        let mut people_rest: &mut [PersonOutcome] = &mut people;
+        let mut rows_rest: &mut [RowOutcome] = &mut rows_out;
+        let mut consumed = 0usize;
+        for w in bounds.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            let len = offsets[hi] as usize - consumed;
+            let (f, ft) = std::mem::take(&mut flat_rest).split_at_mut(len);
+            let (r, rt) = std::mem::take(&mut rows_rest).split_at_mut(len);
+            let (p, pt) = std::mem::take(&mut people_rest).split_at_mut(hi - lo);
+            flat_rest = ft;
+            rows_rest = rt;
+            people_rest = pt;
+            parts.push((lo..hi, f, consumed, p, r));
+            consumed += len;
+        }
     }
-    let results: Vec<Result<(Vec<PersonOutcome>, Vec<RowOutcome>), DataError>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|(range, mine, base)| scope.spawn(move || process(range, mine, base)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(crate::data::DataError::Parse {
-                            path: convictions.path.clone(),
-                            format: "CSV",
-                            message: "a worker thread failed".into(),
-                        })
-                    })
-                })
-                .collect()
-        });
-    let mut people = Vec::with_capacity(cohort.members.len());
-    let mut rows_out = Vec::with_capacity(flat.len());
+    let results: Vec<std::thread::Result<Result<(), DataError>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|(range, f, base, p, r)| scope.spawn(move || process(range, f, base, p, r)))
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
     for r in results {
-        let (p, rws) = r?;
-        people.extend(p);
-        rows_out.extend(rws);
+        match r {
+            Ok(part) => part?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
     // Sort each member's rows back into file order for the tables.
     for m in 0..cohort.members.len() {

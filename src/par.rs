@@ -36,6 +36,43 @@ pub fn split_weighted(offsets: &[u32], parts: usize) -> Vec<usize> {
     bounds
 }
 
+/// Builds a vector of `n` items in parallel: `f` fills the items of one contiguous range
+/// (given the range and its slice of the output). The first error in range order is
+/// returned. The output is allocated once, so no thread holds a second copy.
+pub fn fill_ranges<T, E, F>(n: usize, f: F) -> Result<Vec<T>, E>
+where
+    T: Send + Clone + Default,
+    E: Send,
+    F: Fn(std::ops::Range<usize>, &mut [T]) -> Result<(), E> + Sync,
+{
+    let mut out = vec![T::default(); n];
+    let parts = threads().min(n / 4096).max(1);
+    if parts == 1 {
+        f(0..n, &mut out)?;
+        return Ok(out);
+    }
+    let f = &f;
+    let results: Vec<std::thread::Result<Result<(), E>>> = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(parts);
+        let mut rest: &mut [T] = &mut out;
+        for p in 0..parts {
+            let range = n * p / parts..n * (p + 1) / parts;
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(range.len());
+            rest = tail;
+            handles.push(scope.spawn(move || f(range, mine)));
+        }
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    for r in results {
+        match r {
+            Ok(part) => part?,
+            // A worker panicked: re-raise it here rather than lose it.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,37 +90,4 @@ mod tests {
         assert_eq!(split_weighted(&offsets, 2), vec![0, 4, 6]);
         assert_eq!(split_weighted(&[0], 2), vec![0, 0]);
     }
-}
-
-/// Runs `f` over `0..n` cut into equal contiguous ranges, one per thread, and joins the
-/// results in order. The first error in range order is returned.
-pub fn map_ranges<T, E, F>(n: usize, f: F) -> Result<Vec<T>, E>
-where
-    T: Send,
-    E: Send,
-    F: Fn(std::ops::Range<usize>) -> Result<Vec<T>, E> + Sync,
-{
-    let parts = threads().min(n / 4096).max(1);
-    if parts == 1 {
-        return f(0..n);
-    }
-    let f = &f;
-    let results: Vec<std::thread::Result<Result<Vec<T>, E>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parts)
-            .map(|p| {
-                let range = n * p / parts..n * (p + 1) / parts;
-                scope.spawn(move || f(range))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
-    let mut out = Vec::with_capacity(n);
-    for r in results {
-        match r {
-            Ok(part) => out.extend(part?),
-            // A worker panicked: re-raise it here rather than lose it.
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    }
-    Ok(out)
 }
