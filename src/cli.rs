@@ -450,7 +450,8 @@ fn verdict_json(audit: &Audit, bundle: &Path) -> serde_json::Value {
             "improvement": e.improvement.to_fixed(crate::evidence::RATE_PLACES),
         })).collect::<Vec<_>>(),
         "currency": audit.spec.payment.currency,
-        "total_minor": i64::try_from(audit.total_minor).unwrap_or(0),
+        "total_minor": i64::try_from(audit.total_minor)
+            .unwrap_or(if audit.total_minor < 0 { i64::MIN } else { i64::MAX }),
         "bundle": bundle.display().to_string(),
     })
 }

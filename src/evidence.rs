@@ -296,13 +296,17 @@ pub fn verdict_summary(audit: &Audit) -> String {
             )
         })
         .collect();
-    format!(
-        "{}; {} {} {}",
-        parts.join("; "),
-        direction(audit.total_minor),
-        audit.spec.payment.currency,
-        minor_to_decimal(audit.total_minor.abs())
-    )
+    let money = if audit.total_minor == 0 {
+        "no money moves".to_string()
+    } else {
+        format!(
+            "{} {} {}",
+            audit.spec.payment.currency,
+            minor_to_decimal(audit.total_minor.abs()),
+            direction(audit.total_minor)
+        )
+    };
+    format!("{}; {money}", parts.join("; "))
 }
 
 /// Who pays whom, in words.

@@ -877,7 +877,7 @@ impl AuditSpec {
                         p.at(
                             span,
                             format!("payment.{field} is not used by kind \"at-risk\""),
-                            Some("an at-risk payment earns, or repays, at_risk_minor"),
+                            Some("an at-risk payment is set by at_risk_minor and on_miss alone"),
                         );
                     }
                 }

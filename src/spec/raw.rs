@@ -361,7 +361,8 @@ pub struct RawPayment {
     pub currency: Spanned<String>,
     /// `per-period` (each period paid on its own result) or `pooled`.
     pub basis: PaymentBasis,
-    /// `at-risk` (an amount earned if met) or `per-unit` (a price per unit of improvement).
+    /// `at-risk` (an amount paid in advance and repaid on a miss, or withheld until the
+    /// target is met, as `on_miss` says) or `per-unit` (a price per unit of improvement).
     pub kind: PaymentKind,
     /// at-risk: the amount at risk, in minor units.
     #[serde(default)]
