@@ -158,7 +158,7 @@ fn main() {
         input_bytes as f64 / hash.as_secs_f64() / 1e9
     );
     let (floor, _) = best(repeat, || {
-        outcome_audit::pipeline::load_inputs(&spec, &spec.people, &spec.convictions).expect("load")
+        outcome_audit::pipeline::load_inputs(&spec, &Default::default()).expect("load")
     });
     println!("floor (hash + parse):   {:>7.3} s", floor.as_secs_f64());
 

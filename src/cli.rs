@@ -104,7 +104,8 @@ pub enum Command {
 /// Arguments of `synth`.
 #[derive(Debug, clap::Args)]
 pub struct SynthArgs {
-    /// `doncaster` (baseline 2009 and cohorts 1-2) or `national` (one large cohort).
+    /// `doncaster` (baseline 2009 and cohorts 1-2), `national` (one large cohort) or
+    /// `peterborough` (two cohorts and a national comparison pool).
     #[arg(long, default_value = "doncaster")]
     pub preset: String,
     /// Seed of the generator; the same seed gives the same bytes.
@@ -113,6 +114,9 @@ pub struct SynthArgs {
     /// People in the cohort (national preset).
     #[arg(long, default_value_t = 1_000_000)]
     pub people: usize,
+    /// People in the national comparison pool (peterborough preset).
+    #[arg(long, default_value_t = crate::synth::PETERBOROUGH_POOL)]
+    pub pool: usize,
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -284,9 +288,9 @@ fn cmd_run(
             (None, _) => Path::new("evidence").join(&id),
         };
         let started_on = now_rfc3339();
-        let audit = match pipeline::load_inputs(&spec, &spec.people, &spec.convictions)
+        let audit = match pipeline::load_inputs(&spec, &Default::default())
             .map_err(pipeline::AuditError::from)
-            .and_then(|(p, c)| pipeline::audit(spec, p, c))
+            .and_then(|inputs| pipeline::audit(spec, inputs))
         {
             Ok(a) => a,
             Err(e) => return error(EXIT_BAD_INPUT, e),
@@ -326,6 +330,10 @@ fn percent_or_value(measure: Measure, r: crate::exact::Ratio) -> String {
             "{}%",
             r.times(crate::exact::Ratio::from_int(100)).to_fixed(1)
         ),
+        Measure::FrequencyPerOffender => format!(
+            "{} per 100 offenders",
+            r.times(crate::exact::Ratio::from_int(100)).to_fixed(1)
+        ),
         _ => r.to_fixed(3),
     }
 }
@@ -342,6 +350,10 @@ fn amount_in_points(measure: Measure, kind: ThresholdKind, r: crate::exact::Rati
                 r.times(crate::exact::Ratio::from_int(100)).to_fixed(1)
             )
         }
+        (ThresholdKind::Points, Measure::FrequencyPerOffender) => format!(
+            "{} per 100 offenders",
+            r.times(crate::exact::Ratio::from_int(100)).to_fixed(1)
+        ),
         (ThresholdKind::Points, _) => r.to_fixed(3),
     }
 }
@@ -365,6 +377,14 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
     let comparator = match &spec.comparator {
         Comparator::FixedBaseline { source, .. } => format!("fixed baseline: {source}"),
         Comparator::Historical { period } => format!("historical baseline {}", period.name),
+        Comparator::Matched(m) => format!(
+            "matched comparison group, 1:{} {} replacement{}",
+            m.ratio,
+            if m.replacement { "with" } else { "without" },
+            m.caliper_sd
+                .map(|c| format!(", caliper {} SD of the logit", c.to_fixed(c.scale_hint())))
+                .unwrap_or_default()
+        ),
     };
     s += &format!(
         "  comparator  {} ({comparator})\n",
@@ -418,10 +438,41 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
                 "per period"
             }
         );
+        if let Some(scope) = audit.matched_scopes.iter().find(|m| m.scope == e.scope) {
+            let i = &scope.inference;
+            s += &format!(
+                "  comparison  {} (matched, weighted; naive pool {})\n",
+                percent_or_value(o.measure, e.comparator),
+                scope
+                    .naive
+                    .measure(o.measure, o.unit)
+                    .map(|r| percent_or_value(o.measure, r))
+                    .unwrap_or_else(|| "undefined".into())
+            );
+            s +=
+                &format!(
+                "  inference   difference {:.4}, {:.0}% interval [{:.4}, {:.4}], p = {:.4} ({})\n",
+                i.difference,
+                i.confidence * 100.0,
+                i.lower,
+                i.upper,
+                i.p_value,
+                if i.significant { "significant" } else { "not significant" }
+            );
+        }
         s += &format!(
             "  decision    {} [{}]\n",
             if e.met { "target met" } else { "target missed" },
             e.code()
+        );
+    }
+    if let Some(m) = &audit.matched {
+        s += &format!(
+            "  balance     {} (largest |SMD| after matching {:.3}; {} of {} cohort members matched)\n",
+            if m.balance_ok { "within the limit" } else { "OUTSIDE the limit [balance-outside-limit]" },
+            m.balance.iter().map(|b| b.smd_after.abs()).fold(0.0, f64::max),
+            m.matched_treated.iter().filter(|b| **b).count(),
+            m.treated_logit.iter().filter(|l| l.is_some()).count()
         );
     }
     for p in &audit.payments {
@@ -561,16 +612,26 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
         let result = AuditSpec::load(path)
             .map_err(|e| e.to_string())
             .and_then(|spec| {
-                crate::data::check_columns(&spec.people, &crate::cohort::people_columns(&spec))
-                    .and_then(|_| {
-                        crate::data::check_columns(
-                            &spec.convictions,
-                            &crate::outcomes::conviction_columns(&spec),
-                        )
-                    })
-                    .map_err(|e| e.to_string())
-                    .and_then(|_| check_pins(&spec))
-                    .map(|_| spec)
+                crate::data::check_columns(
+                    &spec.people,
+                    &crate::cohort::people_columns(&spec, &spec.people),
+                )
+                .and_then(|_| match &spec.pool {
+                    Some(pool) => crate::data::check_columns(
+                        pool,
+                        &crate::cohort::people_columns(&spec, pool),
+                    ),
+                    None => Ok(()),
+                })
+                .and_then(|_| {
+                    crate::data::check_columns(
+                        &spec.convictions,
+                        &crate::outcomes::conviction_columns(&spec),
+                    )
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|_| check_pins(&spec))
+                .map(|_| spec)
             });
         match result {
             Ok(spec) => {

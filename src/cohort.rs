@@ -232,9 +232,9 @@ pub fn condition_holds(condition: &Condition, value: Option<&str>) -> Result<boo
     })
 }
 
-/// Columns of the people input the cohort stage reads: (file name, canonical name).
-pub fn people_columns(spec: &AuditSpec) -> Vec<(String, String)> {
-    let input = &spec.people;
+/// Columns of a people-shaped input (people or pool) the audit reads: (file name,
+/// canonical name): ids, index dates, rule columns, and matching covariates.
+pub fn people_columns(spec: &AuditSpec, input: &InputSpec) -> Vec<(String, String)> {
     let mut cols = vec![
         (
             input.column("person_id").to_string(),
@@ -245,8 +245,19 @@ pub fn people_columns(spec: &AuditSpec) -> Vec<(String, String)> {
             "index_date".to_string(),
         ),
     ];
-    for rule in spec.cohort.include.iter().chain(spec.cohort.exclude.iter()) {
-        let c = (rule_column(input, rule).to_string(), rule.column.clone());
+    let mut extra: Vec<&str> = spec
+        .cohort
+        .include
+        .iter()
+        .chain(spec.cohort.exclude.iter())
+        .map(|r| r.column.as_str())
+        .collect();
+    if let crate::spec::Comparator::Matched(m) = &spec.comparator {
+        extra.extend(m.covariates.iter().map(|c| c.column.as_str()));
+        extra.extend(m.exact.iter().map(String::as_str));
+    }
+    for name in extra {
+        let c = (input.column(name).to_string(), name.to_string());
         if !cols.iter().any(|(f, _)| *f == c.0) {
             cols.push(c);
         }
@@ -254,9 +265,9 @@ pub fn people_columns(spec: &AuditSpec) -> Vec<(String, String)> {
     cols
 }
 
-/// Builds the cohort and the exclusion ledger from the people input.
+/// Builds the cohort and the exclusion ledger from the people input: the cohort
+/// periods, and a historical baseline period if the comparator has one.
 pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, DataError> {
-    let input = &spec.people;
     let groups: Vec<Group> = spec
         .all_periods()
         .into_iter()
@@ -265,6 +276,33 @@ pub fn build(spec: &AuditSpec, people: &LoadedInput) -> Result<CohortResult, Dat
             role,
         })
         .collect();
+    build_groups(spec, &spec.people, people, groups)
+}
+
+/// Builds the eligible comparison pool, under the same rules and periods as the cohort.
+pub fn build_pool(
+    spec: &AuditSpec,
+    input: &InputSpec,
+    pool: &LoadedInput,
+) -> Result<CohortResult, DataError> {
+    let groups = spec
+        .cohort
+        .periods
+        .iter()
+        .map(|p| Group {
+            period: p.clone(),
+            role: GroupRole::Pool,
+        })
+        .collect();
+    build_groups(spec, input, pool, groups)
+}
+
+fn build_groups(
+    spec: &AuditSpec,
+    input: &InputSpec,
+    people: &LoadedInput,
+    groups: Vec<Group>,
+) -> Result<CohortResult, DataError> {
     let id_col = input.column("person_id");
     let raw_ids = people.text(id_col)?;
     let index_dates = people.dates(input.column("index_date"), &input.date_format)?;

@@ -47,6 +47,10 @@ pub struct Evaluation {
     pub minimum: Ratio,
     /// The improvement needed, in the measure's units.
     pub required: Ratio,
+    /// Whether the difference is statistically significant, when inference was made.
+    pub significant: Option<bool>,
+    /// The target is met: the improvement reaches the threshold (and, when the spec
+    /// requires it, the difference is significant).
     pub met: bool,
 }
 
@@ -114,6 +118,7 @@ pub fn evaluate(
         threshold_kind: kind,
         minimum,
         required,
+        significant: None,
         met: improvement >= required,
     })
 }

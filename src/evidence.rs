@@ -60,11 +60,106 @@ struct Results<'a> {
     rules: Rules,
     cohort: CohortSummary,
     convictions: ConvictionSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool: Option<CohortSummary>,
     measures: Vec<MeasureSet>,
     comparator: ComparatorOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matching: Option<MatchingOut>,
     evaluations: Vec<EvaluationOut>,
     payment: PaymentOut,
+    findings: Vec<FindingOut>,
     verdict: Verdict,
+}
+
+#[derive(Serialize)]
+struct FindingOut {
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct TermOut {
+    term: String,
+    coefficient: String,
+    std_error: String,
+}
+
+#[derive(Serialize)]
+struct BalanceOut {
+    term: String,
+    treated_mean: String,
+    pool_mean: String,
+    smd_before: String,
+    variance_ratio_before: Option<String>,
+    comparison_mean: String,
+    smd_after: String,
+    variance_ratio_after: Option<String>,
+    within_limit: bool,
+}
+
+#[derive(Serialize)]
+struct InferenceOut {
+    method: crate::spec::InferenceMethod,
+    confidence: String,
+    difference: String,
+    std_error: String,
+    lower: String,
+    upper: String,
+    p_value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    df: Option<String>,
+    significant: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jdl_note: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MatchedScopeOut {
+    scope: String,
+    treated_people: u64,
+    treated: Option<Value>,
+    comparison_people: u64,
+    comparison_weight: String,
+    comparison: Option<Value>,
+    naive_people: u64,
+    naive: Option<Value>,
+    inference: InferenceOut,
+}
+
+#[derive(Serialize)]
+struct MatchingOut {
+    outcome_blind: bool,
+    model: ModelOut,
+    logit_sd: String,
+    caliper_sd: Option<String>,
+    caliper: Option<String>,
+    ratio: usize,
+    replacement: bool,
+    exact: Vec<String>,
+    treated_in_model: u64,
+    pool_in_model: u64,
+    matched_treated: u64,
+    unmatched: BTreeMap<String, u64>,
+    controls_used: u64,
+    weight_denominator: u64,
+    balance_limit: String,
+    balance_ok: bool,
+    balance: Vec<BalanceOut>,
+    scopes: Vec<MatchedScopeOut>,
+}
+
+#[derive(Serialize)]
+struct ModelOut {
+    terms: Vec<TermOut>,
+    iterations: u32,
+    log_likelihood: String,
+    rows: usize,
+}
+
+/// Floats reach the evidence only as fixed-precision strings.
+pub fn float(x: f64) -> String {
+    format!("{x:.9}")
 }
 
 #[derive(Serialize)]
@@ -146,6 +241,7 @@ struct ConvictionSummary {
 #[derive(Serialize)]
 struct DispositionSummary {
     period: String,
+    role: GroupRole,
     dispositions: BTreeMap<String, u64>,
 }
 
@@ -192,6 +288,8 @@ struct EvaluationOut {
     threshold_kind: ThresholdKind,
     minimum: Value,
     required_improvement: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    significant: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -267,6 +365,7 @@ fn evaluation_out(e: &Evaluation) -> EvaluationOut {
         threshold_kind: e.threshold_kind,
         minimum: e.minimum.into(),
         required_improvement: e.required.into(),
+        significant: e.significant,
     }
 }
 
@@ -318,6 +417,178 @@ pub fn direction(total_minor: i128) -> &'static str {
     }
 }
 
+fn cohort_summary(spec: &crate::spec::AuditSpec, c: &crate::cohort::CohortResult) -> CohortSummary {
+    CohortSummary {
+        rows: c.ledger.len() as u64,
+        unassigned: c.unassigned_counts(),
+        groups: c
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let (eligible, excluded) = c.group_counts(spec, g);
+                GroupSummary {
+                    period: group.period.name.clone(),
+                    role: group.role,
+                    from: format_day(group.period.from),
+                    to: format_day(group.period.to),
+                    rows: c.group_rows(g),
+                    eligible,
+                    excluded: excluded.into_iter().map(ExclusionOut::from).collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Stable codes for what a reviewer must not miss.
+fn findings(audit: &Audit) -> Vec<FindingOut> {
+    let mut f = Vec::new();
+    if let Some(m) = &audit.matched {
+        if !m.balance_ok {
+            let bad: Vec<&str> = m
+                .balance
+                .iter()
+                .filter(|b| !b.within_limit)
+                .map(|b| b.term.as_str())
+                .collect();
+            f.push(FindingOut {
+                code: "balance-outside-limit",
+                message: format!(
+                    "after matching, the standardised mean difference of {} is outside the limit",
+                    bad.join(", ")
+                ),
+            });
+        }
+        if !m.matching.unmatched.is_empty() {
+            f.push(FindingOut {
+                code: "treated-unmatched",
+                message: format!(
+                    "{} cohort members have no match and are left out of the comparison (tables/matches.csv lists them)",
+                    m.matching.unmatched.len()
+                ),
+            });
+        }
+    }
+    for e in &audit.evaluations {
+        if e.significant == Some(false) {
+            f.push(FindingOut {
+                code: "not-significant",
+                message: format!(
+                    "{}: the difference is not statistically significant",
+                    e.scope
+                ),
+            });
+        }
+    }
+    f
+}
+
+fn inference_out(i: &crate::compare::InferenceResult) -> InferenceOut {
+    InferenceOut {
+        method: i.method,
+        confidence: float(i.confidence),
+        difference: float(i.difference),
+        std_error: float(i.std_error),
+        lower: float(i.lower),
+        upper: float(i.upper),
+        p_value: float(i.p_value),
+        df: i.df.map(float),
+        significant: i.significant,
+        jdl_note: i.jdl_note.clone(),
+    }
+}
+
+fn matching_out(audit: &Audit) -> Option<MatchingOut> {
+    let m = audit.matched.as_ref()?;
+    let crate::spec::Comparator::Matched(cfg) = &audit.spec.comparator else {
+        return None;
+    };
+    let o = &audit.spec.outcome;
+    let mut unmatched = BTreeMap::new();
+    for u in &m.matching.unmatched {
+        *unmatched
+            .entry(unmatched_code(&u.reason).to_string())
+            .or_insert(0) += 1;
+    }
+    Some(MatchingOut {
+        outcome_blind: true,
+        model: ModelOut {
+            terms: m
+                .terms
+                .iter()
+                .zip(m.fit.coefficients.iter().zip(&m.fit.std_errors))
+                .map(|(t, (c, se))| TermOut {
+                    term: t.clone(),
+                    coefficient: float(*c),
+                    std_error: float(*se),
+                })
+                .collect(),
+            iterations: m.fit.iterations,
+            log_likelihood: float(m.fit.log_likelihood),
+            rows: m.fit.n,
+        },
+        logit_sd: float(m.logit_sd),
+        caliper_sd: cfg.caliper_sd.map(|r| r.to_fixed(RATE_PLACES)),
+        caliper: m.caliper.map(float),
+        ratio: cfg.ratio,
+        replacement: cfg.replacement,
+        exact: cfg.exact.clone(),
+        treated_in_model: m.treated_logit.iter().filter(|l| l.is_some()).count() as u64,
+        pool_in_model: m.pool_logit.len() as u64,
+        matched_treated: m.matched_treated.iter().filter(|b| **b).count() as u64,
+        unmatched,
+        controls_used: m.weights.iter().filter(|w| **w > 0).count() as u64,
+        weight_denominator: m.denominator,
+        balance_limit: cfg.balance_limit.to_fixed(RATE_PLACES),
+        balance_ok: m.balance_ok,
+        balance: m
+            .balance
+            .iter()
+            .map(|b| BalanceOut {
+                term: b.term.clone(),
+                treated_mean: float(b.treated_mean),
+                pool_mean: float(b.pool_mean),
+                smd_before: float(b.smd_before),
+                variance_ratio_before: b.variance_ratio_before.map(float),
+                comparison_mean: float(b.comparison_mean),
+                smd_after: float(b.smd_after),
+                variance_ratio_after: b.variance_ratio_after.map(float),
+                within_limit: b.within_limit,
+            })
+            .collect(),
+        scopes: audit
+            .matched_scopes
+            .iter()
+            .map(|s| MatchedScopeOut {
+                scope: s.scope.clone(),
+                treated_people: s.treated.people,
+                treated: s.treated.measure(o.measure, o.unit).map(Value::from),
+                comparison_people: s.comparison.people,
+                comparison_weight: Ratio::new(
+                    i128::try_from(s.comparison.weight).unwrap_or(0),
+                    i128::from(m.denominator.max(1)),
+                )
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+                comparison: s.comparison.measure(o.measure, o.unit).map(Value::from),
+                naive_people: s.naive.people,
+                naive: s.naive.measure(o.measure, o.unit).map(Value::from),
+                inference: inference_out(&s.inference),
+            })
+            .collect(),
+    })
+}
+
+/// Stable code of an unmatched treated person's reason.
+pub fn unmatched_code(reason: &crate::matching::UnmatchedReason) -> &'static str {
+    match reason {
+        crate::matching::UnmatchedReason::NoControlInStratum => "no-control-in-stratum",
+        crate::matching::UnmatchedReason::OutsideCaliper { .. } => "outside-caliper",
+        crate::matching::UnmatchedReason::PoolExhausted => "pool-exhausted",
+    }
+}
+
 /// results.json: pretty JSON with a trailing newline.
 pub fn results_json(audit: &Audit) -> Vec<u8> {
     let spec = &audit.spec;
@@ -331,7 +602,8 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
             path: "spec.toml",
             sha256: spec.sha256.to_hex(),
         },
-        inputs: [&audit.people, &audit.convictions]
+        inputs: audit
+            .inputs()
             .iter()
             .map(|i| InputRef {
                 name: i.name.clone(),
@@ -355,37 +627,37 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
             threshold_pooled: spec.threshold.pooled.map(|r| r.to_fixed(RATE_PLACES)),
             payment_basis: spec.payment.basis,
         },
-        cohort: CohortSummary {
-            rows: audit.cohort.ledger.len() as u64,
-            unassigned: audit.cohort.unassigned_counts(),
-            groups: groups
-                .iter()
-                .enumerate()
-                .map(|(g, group)| {
-                    let (eligible, excluded) = audit.cohort.group_counts(spec, g);
-                    GroupSummary {
-                        period: group.period.name.clone(),
-                        role: group.role,
-                        from: format_day(group.period.from),
-                        to: format_day(group.period.to),
-                        rows: audit.cohort.group_rows(g),
-                        eligible,
-                        excluded: excluded.into_iter().map(ExclusionOut::from).collect(),
-                    }
-                })
-                .collect(),
-        },
+        cohort: cohort_summary(spec, &audit.cohort),
+        pool: audit.pool_cohort.as_ref().map(|p| cohort_summary(spec, p)),
+        matching: matching_out(audit),
+        findings: findings(audit),
         convictions: ConvictionSummary {
             rows: audit.outcomes.rows_total,
             not_in_audit: audit.outcomes.rows_not_in_audit,
-            groups: groups
-                .iter()
-                .enumerate()
-                .map(|(g, group)| DispositionSummary {
-                    period: group.period.name.clone(),
-                    dispositions: audit.outcomes.disposition_counts(spec, &audit.cohort, g),
-                })
-                .collect(),
+            groups: {
+                let n = audit.cohort_members();
+                let mut v: Vec<DispositionSummary> = groups
+                    .iter()
+                    .enumerate()
+                    .map(|(g, group)| DispositionSummary {
+                        period: group.period.name.clone(),
+                        role: group.role,
+                        dispositions: audit.outcomes.disposition_counts(spec, |k| {
+                            k < n && audit.cohort.members[k].group == g
+                        }),
+                    })
+                    .collect();
+                if let Some(pc) = &audit.pool_cohort {
+                    v.extend(pc.groups.iter().enumerate().map(|(g, group)| DispositionSummary {
+                        period: group.period.name.clone(),
+                        role: group.role,
+                        dispositions: audit.outcomes.disposition_counts(spec, |k| {
+                            k >= n && pc.members[k - n].group == g
+                        }),
+                    }));
+                }
+                v
+            },
         },
         measures: {
             let mut v: Vec<MeasureSet> = groups
@@ -430,6 +702,14 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
                 value_as_written: None,
                 source: None,
                 period: Some(period.name.clone()),
+            },
+            Comparator::Matched(_) => ComparatorOut {
+                kind: "matched",
+                measure: o.measure,
+                value: audit.comparator.into(),
+                value_as_written: None,
+                source: Some("weighted matched comparison group of the first evaluation; see matching.scopes for each".into()),
+                period: None,
             },
         },
         evaluations: audit.evaluations.iter().map(evaluation_out).collect(),
@@ -512,20 +792,32 @@ fn flush_if_full(out: &mut Vec<u8>, w: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// tables/cohort.csv: every people row, in file order, with its status and rule.
-pub fn write_cohort_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
-    let spec = &audit.spec;
+fn role_name(role: GroupRole) -> &'static str {
+    match role {
+        GroupRole::Treated => "treated",
+        GroupRole::Baseline => "baseline",
+        GroupRole::Pool => "pool",
+    }
+}
+
+/// tables/cohort.csv (and tables/pool_cohort.csv): every row of the input, in file
+/// order, with its status and rule.
+pub fn write_ledger_csv(
+    spec: &crate::spec::AuditSpec,
+    cohort: &crate::cohort::CohortResult,
+    w: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(FLUSH_AT + 4096);
     out.extend_from_slice(b"row,person_id,index_date,period,status,rule,reason\n");
-    for (i, e) in audit.cohort.ledger.iter().enumerate() {
+    for (i, e) in cohort.ledger.iter().enumerate() {
         push_num(&mut out, i as u64 + 1);
         out.push(b',');
-        push_field(&mut out, audit.cohort.ids.get(i));
+        push_field(&mut out, cohort.ids.get(i));
         out.push(b',');
         push_opt_day(&mut out, e.index_date);
         out.push(b',');
         if let Some(g) = e.group {
-            push_field(&mut out, &audit.cohort.groups[g].period.name);
+            push_field(&mut out, &cohort.groups[g].period.name);
         }
         match e.excluded {
             None => out.extend_from_slice(b",eligible,,\n"),
@@ -543,14 +835,26 @@ pub fn write_cohort_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()>
     w.write_all(&out)
 }
 
-/// tables/outcomes.csv: one row per eligible person, by period then people row.
+/// tables/outcomes.csv: one row per eligible person — cohort members by period then
+/// people row, then eligible pool members likewise.
 pub fn write_outcomes_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(FLUSH_AT + 4096);
-    out.extend_from_slice(b"period,person_id,index_date,window_end,lag_end,reoffender,offences,conviction_events,first_offence_date,days_to_first\n");
-    for (m, p) in audit.cohort.members.iter().zip(&audit.outcomes.people) {
-        push_field(&mut out, &audit.cohort.groups[m.group].period.name);
+    out.extend_from_slice(b"period,role,person_id,index_date,window_end,lag_end,reoffender,offences,conviction_events,first_offence_date,days_to_first\n");
+    let n = audit.cohort_members();
+    let pool_members = audit
+        .pool_cohort
+        .as_ref()
+        .map(|p| p.members.as_slice())
+        .unwrap_or(&[]);
+    let members = audit.cohort.members.iter().chain(pool_members);
+    for (k, (m, p)) in members.zip(&audit.outcomes.people).enumerate() {
+        let (period, role, person) = audit.member_label(k);
+        debug_assert!(k < n || role == GroupRole::Pool);
+        push_field(&mut out, period);
         out.push(b',');
-        push_field(&mut out, audit.cohort.person_id(m));
+        out.extend_from_slice(role_name(role).as_bytes());
+        out.push(b',');
+        push_field(&mut out, person);
         out.push(b',');
         push_day(&mut out, m.index_date);
         out.push(b',');
@@ -576,21 +880,22 @@ pub fn write_outcomes_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<(
 }
 
 /// tables/convictions.csv: every conviction row of an eligible person and its
-/// disposition, by period and people row, then conviction row. Other columns of the row are in the
-/// input at that row number.
+/// disposition, in the order of tables/outcomes.csv, then conviction row. Other columns
+/// of the row are in the input at that row number.
 pub fn write_convictions_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
     let rules = &audit.spec.outcome.exclude;
     let codes: Vec<String> = (0..rules.len())
         .map(|i| Disposition::Rule(i).code(rules))
         .collect();
     let mut out = Vec::with_capacity(FLUSH_AT + 4096);
-    out.extend_from_slice(b"period,person_id,row,offence_date,sanction_date,disposition\n");
-    let o = &audit.outcomes;
-    for r in &o.rows {
-        let m = &audit.cohort.members[r.member as usize];
-        push_field(&mut out, &audit.cohort.groups[m.group].period.name);
+    out.extend_from_slice(b"period,role,person_id,row,offence_date,sanction_date,disposition\n");
+    for r in &audit.outcomes.rows {
+        let (period, role, person) = audit.member_label(r.member as usize);
+        push_field(&mut out, period);
         out.push(b',');
-        push_field(&mut out, audit.cohort.person_id(m));
+        out.extend_from_slice(role_name(role).as_bytes());
+        out.push(b',');
+        push_field(&mut out, person);
         out.push(b',');
         push_num(&mut out, u64::from(r.row) + 1);
         out.push(b',');
@@ -609,21 +914,166 @@ pub fn write_convictions_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Resul
     w.write_all(&out)
 }
 
-/// Bundle paths of the computed evidence files, in path order.
-pub const EVIDENCE_FILES: [&str; 4] = [
-    "results.json",
-    "tables/cohort.csv",
-    "tables/convictions.csv",
-    "tables/outcomes.csv",
-];
+/// tables/propensity.csv: the model's logit and score for everyone in it.
+pub fn write_propensity_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let (Some(m), Some(pc)) = (&audit.matched, &audit.pool_cohort) else {
+        return Ok(());
+    };
+    let mut out = Vec::with_capacity(FLUSH_AT + 4096);
+    out.extend_from_slice(b"period,role,person_id,row,logit,score,matched\n");
+    let line = |out: &mut Vec<u8>,
+                period: &str,
+                role: &str,
+                id: &str,
+                row: usize,
+                logit: f64,
+                matched: bool| {
+        push_field(out, period);
+        out.push(b',');
+        out.extend_from_slice(role.as_bytes());
+        out.push(b',');
+        push_field(out, id);
+        out.push(b',');
+        push_num(out, row as u64 + 1);
+        out.push(b',');
+        out.extend_from_slice(float(logit).as_bytes());
+        out.push(b',');
+        out.extend_from_slice(float(1.0 / (1.0 + (-logit).exp())).as_bytes());
+        out.extend_from_slice(if matched { b",1\n" } else { b",0\n" });
+    };
+    for (k, member) in audit.cohort.members.iter().enumerate() {
+        if let Some(logit) = m.treated_logit[k] {
+            let period = &audit.cohort.groups[member.group].period.name;
+            line(
+                &mut out,
+                period,
+                "treated",
+                audit.cohort.person_id(member),
+                member.person,
+                logit,
+                m.matched_treated[k],
+            );
+            flush_if_full(&mut out, w)?;
+        }
+    }
+    for (k, member) in pc.members.iter().enumerate() {
+        let period = &pc.groups[member.group].period.name;
+        line(
+            &mut out,
+            period,
+            "pool",
+            pc.person_id(member),
+            member.person,
+            m.pool_logit[k],
+            m.weights[k] > 0,
+        );
+        flush_if_full(&mut out, w)?;
+    }
+    w.write_all(&out)
+}
 
-/// Writes one evidence file (named as in [`EVIDENCE_FILES`]).
+/// tables/matches.csv: each matched pair, and each treated person left unmatched.
+pub fn write_matches_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let (Some(m), Some(pc)) = (&audit.matched, &audit.pool_cohort) else {
+        return Ok(());
+    };
+    let mut out = Vec::with_capacity(FLUSH_AT + 4096);
+    out.extend_from_slice(
+        b"period,treated_id,comparison_id,rank,distance,weight,unmatched_reason\n",
+    );
+    let c = &audit.cohort;
+    let mut counts = std::collections::BTreeMap::new();
+    for p in &m.matching.pairs {
+        *counts.entry(p.treated).or_insert(0u64) += 1;
+    }
+    for p in &m.matching.pairs {
+        let t = &c.members[p.treated];
+        push_field(&mut out, &c.groups[t.group].period.name);
+        out.push(b',');
+        push_field(&mut out, c.person_id(t));
+        out.push(b',');
+        push_field(&mut out, pc.person_id(&pc.members[p.control]));
+        out.push(b',');
+        push_num(&mut out, p.rank as u64);
+        out.push(b',');
+        out.extend_from_slice(float(p.distance).as_bytes());
+        out.extend_from_slice(b",1/");
+        push_num(&mut out, counts.get(&p.treated).copied().unwrap_or(1));
+        out.extend_from_slice(b",\n");
+        flush_if_full(&mut out, w)?;
+    }
+    for u in &m.matching.unmatched {
+        let t = &c.members[u.treated];
+        push_field(&mut out, &c.groups[t.group].period.name);
+        out.push(b',');
+        push_field(&mut out, c.person_id(t));
+        out.extend_from_slice(b",,,,,");
+        out.extend_from_slice(unmatched_code(&u.reason).as_bytes());
+        out.push(b'\n');
+    }
+    w.write_all(&out)
+}
+
+/// tables/balance.csv: every model term, before and after matching.
+pub fn write_balance_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let Some(m) = &audit.matched else {
+        return Ok(());
+    };
+    let mut out = String::from("term,treated_mean,pool_mean,smd_before,variance_ratio_before,comparison_mean,smd_after,variance_ratio_after,within_limit\n");
+    for b in &m.balance {
+        let vr = |v: Option<f64>| v.map(float).unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&b.term),
+            float(b.treated_mean),
+            float(b.pool_mean),
+            float(b.smd_before),
+            vr(b.variance_ratio_before),
+            float(b.comparison_mean),
+            float(b.smd_after),
+            vr(b.variance_ratio_after),
+            b.within_limit
+        ));
+    }
+    w.write_all(out.as_bytes())
+}
+
+/// Bundle paths of the computed evidence files of this audit, in path order.
+pub fn evidence_files(audit: &Audit) -> Vec<&'static str> {
+    let mut v = vec![
+        "results.json",
+        "tables/cohort.csv",
+        "tables/convictions.csv",
+        "tables/outcomes.csv",
+    ];
+    if audit.pool_cohort.is_some() {
+        v.push("tables/pool_cohort.csv");
+    }
+    if audit.matched.is_some() {
+        v.extend([
+            "tables/balance.csv",
+            "tables/matches.csv",
+            "tables/propensity.csv",
+        ]);
+    }
+    v.sort_unstable();
+    v
+}
+
+/// Writes one evidence file (named as in [`evidence_files`]).
 pub fn write_evidence(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::Result<()> {
     match path {
         "results.json" => w.write_all(&results_json(audit)),
-        "tables/cohort.csv" => write_cohort_csv(audit, w),
+        "tables/cohort.csv" => write_ledger_csv(&audit.spec, &audit.cohort, w),
+        "tables/pool_cohort.csv" => match &audit.pool_cohort {
+            Some(p) => write_ledger_csv(&audit.spec, p, w),
+            None => Ok(()),
+        },
         "tables/convictions.csv" => write_convictions_csv(audit, w),
         "tables/outcomes.csv" => write_outcomes_csv(audit, w),
+        "tables/propensity.csv" => write_propensity_csv(audit, w),
+        "tables/matches.csv" => write_matches_csv(audit, w),
+        "tables/balance.csv" => write_balance_csv(audit, w),
         other => Err(std::io::Error::other(format!("no evidence file {other}"))),
     }
 }

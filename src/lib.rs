@@ -5,22 +5,27 @@
 //! [`data`] (hashed inputs) → [`cohort`] (who is measured, and who is not and why) →
 //! [`outcomes`] (what counts for each person) → [`measures`] → [`decision`] (threshold
 //! and payment) → [`evidence`] (the result files' bytes) → [`bundle`] (sign, verify,
-//! replay). [`pipeline`] strings the stages together; [`cli`] is the command line.
+//! replay). Matched comparisons add [`stats`] (propensity model, inference),
+//! [`matching`] and [`compare`]. [`pipeline`] strings the stages together; [`cli`] is the
+//! command line.
 //! [`synth`] makes synthetic data with a planted, known result.
 
 pub mod bundle;
 pub mod cli;
 pub mod cohort;
+pub mod compare;
 pub mod data;
 pub mod dates;
 pub mod decision;
 pub mod digest;
 pub mod evidence;
 pub mod exact;
+pub mod matching;
 pub mod measures;
 pub mod outcomes;
 pub mod par;
 pub mod pipeline;
 pub mod spec;
+pub mod stats;
 pub mod synth;
 mod synth_cli;

@@ -10,7 +10,7 @@
 
 use crate::cohort::CohortResult;
 use crate::exact::Ratio;
-use crate::outcomes::OutcomesResult;
+use crate::outcomes::PersonOutcome;
 use crate::spec::{CountingUnit, Measure};
 
 /// Integer totals for one group (or several pooled).
@@ -71,9 +71,9 @@ pub fn measure_name(measure: Measure) -> &'static str {
 }
 
 /// Totals of every group, in group order.
-pub fn group_totals(cohort: &CohortResult, outcomes: &OutcomesResult) -> Vec<Totals> {
+pub fn group_totals(cohort: &CohortResult, outcomes: &[PersonOutcome]) -> Vec<Totals> {
     let mut totals = vec![Totals::default(); cohort.groups.len()];
-    for (member, outcome) in cohort.members.iter().zip(&outcomes.people) {
+    for (member, outcome) in cohort.members.iter().zip(outcomes) {
         let t = &mut totals[member.group];
         t.people += 1;
         t.offences += outcome.offences;

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use foldhash::fast::FixedState;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use crate::cohort::{condition_holds, CohortResult};
+use crate::cohort::condition_holds;
 use crate::data::{DataError, LoadedInput, TextColumn};
 use crate::dates::{add_months, Day};
 use crate::spec::{AuditSpec, CountingUnit, DuplicatePolicy, Rule, Sanction, WindowEnd};
@@ -117,7 +117,7 @@ impl PersonOutcome {
 /// The outcome stage's output.
 #[derive(Debug, Clone)]
 pub struct OutcomesResult {
-    /// One per member, same order as [`CohortResult::members`].
+    /// One per member, in the order the members were given.
     pub people: Vec<PersonOutcome>,
     /// Every conviction row of every member, sorted by member then row.
     pub rows: Vec<RowOutcome>,
@@ -134,12 +134,11 @@ impl OutcomesResult {
     pub fn disposition_counts(
         &self,
         spec: &AuditSpec,
-        cohort: &CohortResult,
-        group: usize,
+        in_group: impl Fn(usize) -> bool,
     ) -> BTreeMap<String, u64> {
         let mut by: BTreeMap<Disposition, u64> = BTreeMap::new();
         for r in &self.rows {
-            if cohort.members[r.member as usize].group == group {
+            if in_group(r.member as usize) {
                 *by.entry(r.disposition).or_insert(0) += 1;
             }
         }
@@ -210,10 +209,17 @@ impl Default for Row {
     }
 }
 
+/// A person whose outcome is computed: id and index date.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberRef<'a> {
+    pub person_id: &'a str,
+    pub index_date: Day,
+}
+
 /// Computes every member's outcome and the disposition of every relevant row.
 pub fn compute(
     spec: &AuditSpec,
-    cohort: &CohortResult,
+    members: &[MemberRef<'_>],
     convictions: &LoadedInput,
 ) -> Result<OutcomesResult, DataError> {
     let input = &spec.convictions;
@@ -242,16 +248,16 @@ pub fn compute(
 
     // Which member(s) each row belongs to; rows of no member only count as such.
     let mut first_member: HashMap<&str, u32, FixedState> =
-        HashMap::with_capacity_and_hasher(cohort.members.len(), FixedState::default());
-    let mut next_same_person: Vec<u32> = vec![u32::MAX; cohort.members.len()];
-    for (k, m) in cohort.members.iter().enumerate().rev() {
-        let id = cohort.person_id(m);
+        HashMap::with_capacity_and_hasher(members.len(), FixedState::default());
+    let mut next_same_person: Vec<u32> = vec![u32::MAX; members.len()];
+    for (k, m) in members.iter().enumerate().rev() {
+        let id = m.person_id;
         if let Some(prev) = first_member.insert(id, k as u32) {
             next_same_person[k] = prev;
         }
     }
     let mut row_member: Vec<u32> = Vec::with_capacity(ids.len());
-    let mut counts = vec![0u32; cohort.members.len() + 1];
+    let mut counts = vec![0u32; members.len() + 1];
     let mut rows_not_in_audit = 0u64;
     for (i, id) in ids.iter().enumerate() {
         let Some(id) = id.map(str::trim_ascii).filter(|s| !s.is_empty()) else {
@@ -402,17 +408,17 @@ pub fn compute(
     // Members are processed in contiguous ranges, one per thread; the ranges' results are
     // joined in member order, and an error is the first in member order, so the output is
     // the same for any number of threads.
-    let process = |members: std::ops::Range<usize>,
+    let process = |range: std::ops::Range<usize>,
                    flat: &mut [u32],
                    base: usize,
                    people: &mut [PersonOutcome],
                    rows_out: &mut [RowOutcome]|
      -> Result<(), DataError> {
-        let first_member = members.start;
+        let first_member = range.start;
         let mut next_out = 0usize;
         let mut counted_appearances: Vec<usize> = Vec::new();
-        for m in members {
-            let member = &cohort.members[m];
+        for m in range {
+            let member = &members[m];
             let start = member.index_date;
             let window_end = add_months(start, window_add);
             let lag_end = add_months(start, lag_add);
@@ -519,9 +525,9 @@ pub fn compute(
         }
         Ok(())
     };
-    let threads = crate::par::threads().min(cohort.members.len()).max(1);
+    let threads = crate::par::threads().min(members.len()).max(1);
     let bounds = crate::par::split_weighted(&offsets, threads);
-    let mut people = vec![PersonOutcome::default(); cohort.members.len()];
+    let mut people = vec![PersonOutcome::default(); members.len()];
     let mut rows_out = vec![RowOutcome::default(); flat.len()];
     let mut parts = Vec::with_capacity(threads);
     {
@@ -556,7 +562,7 @@ pub fn compute(
         }
     }
     // Sort each member's rows back into file order for the tables.
-    for m in 0..cohort.members.len() {
+    for m in 0..members.len() {
         rows_out[offsets[m] as usize..offsets[m + 1] as usize].sort_unstable_by_key(|r| r.row);
     }
     Ok(OutcomesResult {

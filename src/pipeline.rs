@@ -1,13 +1,17 @@
-//! The audit pipeline, stage by stage: inputs → cohort → outcomes → measures →
-//! comparison → decision → payment. Each stage is a function of the previous stages'
-//! values; only [`crate::data::load`] reads files.
+//! The audit pipeline, stage by stage: inputs → cohort (and pool) → matching (outcome-
+//! blind) → outcomes → measures → comparison → decision → payment. Each stage is a
+//! function of the previous stages' values; only [`crate::data::load`] reads files.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::cohort::{self, CohortResult};
+use crate::compare::{self, CompareError, InferenceResult, MatchedAnalysis, WeightedTotals};
 use crate::data::{self, DataError, LoadedInput};
 use crate::decision::{self, DecisionError, Evaluation, PaymentLine, POOLED};
 use crate::exact::Ratio;
 use crate::measures::{self, Totals};
-use crate::outcomes::{self, OutcomesResult};
+use crate::outcomes::{self, MemberRef, OutcomesResult};
 use crate::spec::{AuditSpec, Comparator, GroupRole, InputSpec};
 
 /// Errors of an audit run, before any evidence is written.
@@ -17,7 +21,9 @@ pub enum AuditError {
     Data(#[from] DataError),
     #[error(transparent)]
     Decision(#[from] DecisionError),
-    #[error("{path}: cohort period {period:?} has no eligible people ({rows} rows of the people input fall in it)\n    help: check the period dates, the index-date column and the exclusion rules")]
+    #[error(transparent)]
+    Compare(#[from] CompareError),
+    #[error("{path}: cohort period {period:?} has no eligible people ({rows} rows of the input fall in it)\n    help: check the period dates, the index-date column and the exclusion rules")]
     EmptyGroup {
         path: std::path::PathBuf,
         period: String,
@@ -25,18 +31,54 @@ pub enum AuditError {
     },
 }
 
+/// The inputs of one audit, hashed and parsed.
+pub struct Inputs {
+    pub people: LoadedInput,
+    pub convictions: LoadedInput,
+    pub pool: Option<LoadedInput>,
+}
+
+impl Inputs {
+    /// Every input, in the order of [`AuditSpec::inputs`].
+    pub fn all(&self) -> Vec<&LoadedInput> {
+        let mut v = vec![&self.people, &self.convictions];
+        v.extend(self.pool.as_ref());
+        v
+    }
+}
+
+/// The matched comparison of one scope (a period, or all periods pooled).
+#[derive(Debug, Clone)]
+pub struct MatchedScope {
+    pub scope: String,
+    /// Matched cohort members.
+    pub treated: Totals,
+    /// The weighted comparison group.
+    pub comparison: WeightedTotals,
+    /// Every eligible pool member, unweighted: the naive comparison.
+    pub naive: Totals,
+    pub inference: InferenceResult,
+}
+
 /// A completed audit: everything the evidence is made from.
 pub struct Audit {
     pub spec: AuditSpec,
     pub people: LoadedInput,
     pub convictions: LoadedInput,
+    pub pool: Option<LoadedInput>,
     pub cohort: CohortResult,
+    /// Eligible comparison pool (matched comparisons only).
+    pub pool_cohort: Option<CohortResult>,
+    /// Outcomes of the cohort's members, then of the pool's eligible members.
     pub outcomes: OutcomesResult,
-    /// Per group, in group order.
+    /// Per cohort group, in group order.
     pub totals: Vec<Totals>,
     /// All cohort periods together.
     pub pooled: Totals,
+    /// The comparator's value for each evaluation's scope, in evaluation order.
     pub comparator: Ratio,
+    pub matched: Option<MatchedAnalysis>,
+    pub matched_scopes: Vec<MatchedScope>,
     pub evaluations: Vec<Evaluation>,
     pub payments: Vec<PaymentLine>,
     pub total_minor: i128,
@@ -47,51 +89,151 @@ impl Audit {
     pub fn all_met(&self) -> bool {
         self.evaluations.iter().all(|e| e.met)
     }
+
+    /// Number of cohort members; outcome members at and after this index are pool members.
+    pub fn cohort_members(&self) -> usize {
+        self.cohort.members.len()
+    }
+
+    /// Group (period) name, role and person id of an outcome member.
+    pub fn member_label(&self, k: usize) -> (&str, GroupRole, &str) {
+        let n = self.cohort.members.len();
+        let (c, m) = match (&self.pool_cohort, k >= n) {
+            (Some(p), true) => (p, &p.members[k - n]),
+            _ => (
+                &self.cohort,
+                &self.cohort.members[k.min(n.saturating_sub(1))],
+            ),
+        };
+        let g = &c.groups[m.group];
+        (g.period.name.as_str(), g.role, c.person_id(m))
+    }
+
+    /// Every input, in the order of [`AuditSpec::inputs`].
+    pub fn inputs(&self) -> Vec<&LoadedInput> {
+        let mut v = vec![&self.people, &self.convictions];
+        v.extend(self.pool.as_ref());
+        v
+    }
 }
 
-/// Where to read each input from: normally the spec's own paths; replay substitutes the
-/// bundle's copies.
+/// Hashes and reads every input. `paths` replaces the path of inputs by name (replay
+/// reads the bundle's copies).
 pub fn load_inputs(
     spec: &AuditSpec,
-    people: &InputSpec,
-    convictions: &InputSpec,
-) -> Result<(LoadedInput, LoadedInput), DataError> {
-    tracing::info!(input = %people.path.display(), "hashing and reading");
-    let people = data::load(people, &cohort::people_columns(spec), false)?;
-    tracing::info!(input = %convictions.path.display(), "hashing and reading");
+    paths: &BTreeMap<String, PathBuf>,
+) -> Result<Inputs, DataError> {
+    let with_path = |input: &InputSpec| -> InputSpec {
+        let mut i = input.clone();
+        if let Some(p) = paths.get(&input.name) {
+            i.path = p.clone();
+        }
+        i
+    };
+    tracing::info!(input = %spec.people.path.display(), "hashing and reading");
+    let people_spec = with_path(&spec.people);
+    let people = data::load(
+        &people_spec,
+        &cohort::people_columns(spec, &people_spec),
+        false,
+    )?;
+    let pool = match &spec.pool {
+        Some(p) => {
+            let pool_spec = with_path(p);
+            tracing::info!(input = %pool_spec.path.display(), "hashing and reading");
+            Some(data::load(
+                &pool_spec,
+                &cohort::people_columns(spec, &pool_spec),
+                false,
+            )?)
+        }
+        None => None,
+    };
+    tracing::info!(input = %spec.convictions.path.display(), "hashing and reading");
     // Every column of the convictions input is read: exact duplicates are judged on the
     // whole row.
-    let convictions = data::load(convictions, &outcomes::conviction_columns(spec), true)?;
+    let convictions = data::load(
+        &with_path(&spec.convictions),
+        &outcomes::conviction_columns(spec),
+        true,
+    )?;
     tracing::info!("inputs read");
-    Ok((people, convictions))
+    Ok(Inputs {
+        people,
+        convictions,
+        pool,
+    })
 }
 
 /// Runs every stage after loading.
-pub fn audit(
-    spec: AuditSpec,
-    people: LoadedInput,
-    convictions: LoadedInput,
-) -> Result<Audit, AuditError> {
+pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
+    let Inputs {
+        people,
+        convictions,
+        pool,
+    } = inputs;
     tracing::info!(rows = people.rows(), "building cohort");
     let cohort = cohort::build(&spec, &people)?;
-    tracing::info!(
-        members = cohort.members.len(),
-        rows = convictions.rows(),
-        "computing outcomes"
-    );
-    let outcomes = outcomes::compute(&spec, &cohort, &convictions)?;
-    tracing::info!("outcomes computed");
-    let totals = measures::group_totals(&cohort, &outcomes);
+    let pool_cohort = match (&spec.pool, &pool) {
+        (Some(pool_spec), Some(pool)) => Some(cohort::build_pool(&spec, pool_spec, pool)?),
+        _ => None,
+    };
     for (g, group) in cohort.groups.iter().enumerate() {
-        if totals[g].people == 0 {
-            let rows = cohort.group_rows(g);
+        if !cohort.members.iter().any(|m| m.group == g) {
             return Err(AuditError::EmptyGroup {
                 path: spec.people.path.clone(),
                 period: group.period.name.clone(),
-                rows,
+                rows: cohort.group_rows(g),
             });
         }
     }
+
+    // Matching runs before any outcome exists: it cannot look at them.
+    let matched = match (&spec.comparator, &spec.pool, &pool, &pool_cohort) {
+        (Comparator::Matched(m), Some(pool_spec), Some(pool), Some(pool_cohort)) => {
+            tracing::info!(
+                pool = pool_cohort.members.len(),
+                "fitting the propensity model and matching"
+            );
+            Some(compare::match_pool(
+                &spec,
+                m,
+                &people,
+                &cohort,
+                pool_spec,
+                pool,
+                pool_cohort,
+            )?)
+        }
+        _ => None,
+    };
+
+    let mut members: Vec<MemberRef<'_>> = cohort
+        .members
+        .iter()
+        .map(|m| MemberRef {
+            person_id: cohort.person_id(m),
+            index_date: m.index_date,
+        })
+        .collect();
+    if let Some(pc) = &pool_cohort {
+        members.extend(pc.members.iter().map(|m| MemberRef {
+            person_id: pc.person_id(m),
+            index_date: m.index_date,
+        }));
+    }
+    tracing::info!(
+        members = members.len(),
+        rows = convictions.rows(),
+        "computing outcomes"
+    );
+    let outcomes = outcomes::compute(&spec, &members, &convictions)?;
+    drop(members);
+    tracing::info!("outcomes computed");
+    let n_cohort = cohort.members.len();
+    let cohort_outcomes = &outcomes.people[..n_cohort];
+    let pool_outcomes = &outcomes.people[n_cohort..];
+    let totals = measures::group_totals(&cohort, cohort_outcomes);
     let mut pooled = Totals::default();
     for (g, group) in cohort.groups.iter().enumerate() {
         if group.role == GroupRole::Treated {
@@ -100,71 +242,146 @@ pub fn audit(
     }
     let o = &spec.outcome;
     let name = measures::measure_name(o.measure);
-    let undefined = |scope: &str, t: &Totals| DecisionError::Undefined {
+    let undefined = |scope: &str, people: u64, reoffenders: u64| DecisionError::Undefined {
         scope: scope.to_string(),
         what: name.to_string(),
-        why: format!("{} people, {} reoffenders", t.people, t.reoffenders),
+        why: format!("{people} people, {reoffenders} reoffenders"),
     };
-    let comparator = match &spec.comparator {
-        Comparator::FixedBaseline { value, .. } => *value,
-        Comparator::Historical { period } => {
-            let g = cohort
-                .groups
-                .iter()
-                .position(|g| g.role == GroupRole::Baseline)
-                .unwrap_or(0);
-            totals[g]
-                .measure(o.measure, o.unit)
-                .ok_or_else(|| undefined(&period.name, &totals[g]))?
-        }
-    };
+
+    // Scopes evaluated: each cohort period (per-period threshold), then all pooled.
     let th = &spec.threshold;
-    let mut evaluations = Vec::new();
+    let mut scopes: Vec<(String, Option<usize>, Ratio)> = Vec::new();
     if let Some(min) = th.per_period {
         for (g, group) in cohort.groups.iter().enumerate() {
-            if group.role != GroupRole::Treated {
-                continue;
+            if group.role == GroupRole::Treated {
+                scopes.push((group.period.name.clone(), Some(g), min));
             }
-            let scope = &group.period.name;
-            let treated = totals[g]
-                .measure(o.measure, o.unit)
-                .ok_or_else(|| undefined(scope, &totals[g]))?;
-            evaluations.push(decision::evaluate(
-                scope,
-                totals[g].people,
-                o.measure,
-                treated,
-                comparator,
-                th.kind,
-                min,
-            )?);
         }
     }
     if let Some(min) = th.pooled {
-        let treated = pooled
+        scopes.push((POOLED.to_string(), None, min));
+    }
+
+    let mut evaluations = Vec::new();
+    let mut matched_scopes = Vec::new();
+    let mut headline_comparator = None;
+    for (scope, group, min) in scopes {
+        let period_name = group.map(|g| cohort.groups[g].period.name.clone());
+        let in_cohort_scope = |g: usize| match group {
+            Some(sg) => g == sg,
+            None => cohort.groups[g].role == GroupRole::Treated,
+        };
+        let (treated_totals, comparator, inference) =
+            match (&spec.comparator, &matched, &pool_cohort) {
+                (Comparator::FixedBaseline { value, .. }, _, _) => {
+                    (group.map(|g| totals[g]).unwrap_or(pooled), *value, None)
+                }
+                (Comparator::Historical { period }, _, _) => {
+                    let g = cohort
+                        .groups
+                        .iter()
+                        .position(|g| g.role == GroupRole::Baseline)
+                        .unwrap_or(0);
+                    let value = totals[g].measure(o.measure, o.unit).ok_or_else(|| {
+                        undefined(&period.name, totals[g].people, totals[g].reoffenders)
+                    })?;
+                    (group.map(|g| totals[g]).unwrap_or(pooled), value, None)
+                }
+                (Comparator::Matched(_), Some(analysis), Some(pc)) => {
+                    // Pool groups carry the same period names as the cohort's.
+                    let in_pool_scope = |g: usize| match &period_name {
+                        Some(name) => pc.groups[g].period.name == *name,
+                        None => true,
+                    };
+                    let treated = compare::matched_treated_totals(
+                        analysis,
+                        &cohort,
+                        cohort_outcomes,
+                        in_cohort_scope,
+                    );
+                    let comparison =
+                        compare::weighted_totals(analysis, pc, pool_outcomes, in_pool_scope);
+                    let mut naive = Totals::default();
+                    let pool_totals = measures::group_totals(pc, pool_outcomes);
+                    for (g, t) in pool_totals.iter().enumerate() {
+                        if in_pool_scope(g) {
+                            naive.add(t);
+                        }
+                    }
+                    let value = comparison.measure(o.measure, o.unit).ok_or_else(|| {
+                        undefined(&format!("{scope} (comparison)"), comparison.people, 0)
+                    })?;
+                    let rate = treated
+                        .measure(crate::spec::Measure::Binary, o.unit)
+                        .map(|r| r.to_f64())
+                        .unwrap_or(0.0);
+                    let inference = compare::inference(
+                        &spec,
+                        analysis,
+                        &cohort,
+                        cohort_outcomes,
+                        pc,
+                        pool_outcomes,
+                        in_cohort_scope,
+                        rate,
+                    )?;
+                    // The inference's scope must select the same pool periods as the totals.
+                    matched_scopes.push(MatchedScope {
+                        scope: scope.clone(),
+                        treated,
+                        comparison,
+                        naive,
+                        inference: inference.clone(),
+                    });
+                    (treated, value, Some(inference))
+                }
+                (Comparator::Matched(_), _, _) => {
+                    return Err(AuditError::Compare(CompareError::Match(
+                        "a matched comparison needs the pool input".into(),
+                    )))
+                }
+            };
+        let treated = treated_totals
             .measure(o.measure, o.unit)
-            .ok_or_else(|| undefined(POOLED, &pooled))?;
-        evaluations.push(decision::evaluate(
-            POOLED,
-            pooled.people,
+            .ok_or_else(|| undefined(&scope, treated_totals.people, treated_totals.reoffenders))?;
+        let mut e = decision::evaluate(
+            &scope,
+            treated_totals.people,
             o.measure,
             treated,
             comparator,
             th.kind,
             min,
-        )?);
+        )?;
+        if let Some(inf) = &inference {
+            e.significant = Some(inf.significant);
+            if th.require_significance && !inf.significant {
+                e.met = false;
+            }
+        }
+        headline_comparator.get_or_insert(comparator);
+        evaluations.push(e);
     }
+    let comparator = match (&spec.comparator, headline_comparator) {
+        (Comparator::FixedBaseline { value, .. }, _) => *value,
+        (_, Some(c)) => c,
+        (_, None) => Ratio::ZERO,
+    };
     let payments = decision::pay(&spec.payment, &evaluations);
     let total_minor = payments.iter().map(|p| p.amount_minor).sum();
     Ok(Audit {
         spec,
         people,
         convictions,
+        pool,
         cohort,
+        pool_cohort,
         outcomes,
         totals,
         pooled,
         comparator,
+        matched,
+        matched_scopes,
         evaluations,
         payments,
         total_minor,

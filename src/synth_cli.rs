@@ -11,9 +11,10 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
     let config = match args.preset.as_str() {
         "doncaster" => SynthConfig::doncaster(args.seed),
         "national" => SynthConfig::national(args.seed, args.people),
+        "peterborough" => SynthConfig::peterborough_with_pool(args.seed, args.pool),
         other => {
             eprintln!(
-                "error: unknown preset {other:?}\n    help: known presets are: doncaster, national"
+                "error: unknown preset {other:?}\n    help: known presets are: doncaster, national, peterborough"
             );
             return EXIT_BAD_INPUT;
         }
@@ -25,13 +26,21 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
     };
     let truth = match synth::generate_into(&config, &args.out, existing) {
         Ok(t) => t,
+        Err(e @ synth::SynthError::InvalidConfig { .. }) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_OUTPUT_FAILED;
         }
     };
     if args.parquet {
-        for name in ["people", "convictions"] {
+        let mut names = vec!["people", "convictions"];
+        if truth.rows.pool.is_some() {
+            names.push("pool");
+        }
+        for name in names {
             let csv = args.out.join(format!("{name}.csv"));
             let parquet = args.out.join(format!("{name}.parquet"));
             if let Err(e) = crate::data::csv_to_parquet(&csv, &parquet) {
@@ -58,6 +67,12 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
             println!(
                 "  {:<14} eligible {:>8}  reoffenders {:>8}  counted offences {:>9}  events {:>9}",
                 g.name, g.eligible, g.reoffenders, g.counted_offences, g.counted_events
+            );
+        }
+        for p in truth.matched.iter().flat_map(|m| &m.periods) {
+            println!(
+                "  {:<14} pool eligible {:>8}  pool events {:>9}  treated events without the planted effect (expected) {}",
+                p.name, p.pool.eligible, p.pool.counted_events, p.treated_expected_events_without_effect
             );
         }
     }

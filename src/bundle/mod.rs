@@ -168,9 +168,9 @@ pub fn datapackage_json(contract_id: &str, inputs: &[&LoadedInput]) -> Vec<u8> {
 /// Every file of a bundle that is computed from the spec and the inputs (everything
 /// except copied inputs, the manifest, the key and the attestation), in path order.
 /// Replay recomputes exactly these and compares them byte for byte.
-pub fn computed_paths() -> Vec<&'static str> {
+pub fn computed_paths(audit: &Audit) -> Vec<&'static str> {
     let mut v = vec![DATAPACKAGE_FILE, SPEC_FILE];
-    v.extend(evidence::EVIDENCE_FILES);
+    v.extend(evidence::evidence_files(audit));
     v.sort_unstable();
     v
 }
@@ -179,10 +179,9 @@ pub fn computed_paths() -> Vec<&'static str> {
 pub fn write_computed(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::Result<()> {
     match path {
         SPEC_FILE => w.write_all(&audit.spec.bytes),
-        DATAPACKAGE_FILE => w.write_all(&datapackage_json(
-            &audit.spec.contract.id,
-            &[&audit.people, &audit.convictions],
-        )),
+        DATAPACKAGE_FILE => {
+            w.write_all(&datapackage_json(&audit.spec.contract.id, &audit.inputs()))
+        }
         other => evidence::write_evidence(audit, other, w),
     }
 }
@@ -299,13 +298,13 @@ pub fn write(
     // The files are independent: write (and hash) the evidence and copy the inputs side
     // by side, so their writes and flushes overlap.
     let inputs: Vec<&LoadedInput> = if opts.embed_inputs {
-        vec![&audit.people, &audit.convictions]
+        audit.inputs()
     } else {
         Vec::new()
     };
     let written = std::thread::scope(|scope| {
         let mut handles = Vec::new();
-        for rel in computed_paths() {
+        for rel in computed_paths(audit) {
             handles.push(scope.spawn(move || {
                 write_file_with(root, rel, |w| write_computed(audit, rel, w))
                     .map(|d| (rel.to_string(), d))
@@ -333,7 +332,8 @@ pub fn write(
         contract_id: spec.contract.id.clone(),
         spec_path_in_bundle: SPEC_FILE.to_string(),
         spec_sha256: spec.sha256,
-        inputs: [&audit.people, &audit.convictions]
+        inputs: audit
+            .inputs()
             .iter()
             .map(|i| {
                 (
@@ -348,7 +348,7 @@ pub fn write(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         polars_version: POLARS_VERSION.to_string(),
         polars_max_threads: run.polars_max_threads,
-        outcome_blind_matching: None,
+        outcome_blind_matching: audit.matched.as_ref().map(|_| true),
         started_on: run.started_on.clone(),
         finished_on: run.finished_on.clone(),
         invocation_id: run.invocation_id.clone(),

@@ -43,7 +43,13 @@ pub enum ReplayError {
     #[error("the bundle does not record a digest for input `{0}`")]
     NoRecordedDigest(String),
     #[error("recomputation failed: {0}")]
-    Audit(#[from] AuditError),
+    Audit(Box<AuditError>),
+}
+
+impl From<AuditError> for ReplayError {
+    fn from(e: AuditError) -> Self {
+        ReplayError::Audit(Box::new(e))
+    }
 }
 
 /// The first difference between a bundle's file and its recomputation.
@@ -155,21 +161,23 @@ pub fn replay(
     let recorded = recorded_digests(verified.statement());
     let spec_path = bundle.join(SPEC_FILE);
     let spec = AuditSpec::from_bytes(&spec_path, read(&spec_path)?).map_err(ReplayError::Spec)?;
-    let mut people = spec.people.clone();
-    let mut convictions = spec.convictions.clone();
-    for input in [&mut people, &mut convictions] {
+    let mut paths = std::collections::BTreeMap::new();
+    for input in spec.inputs() {
         let expected = *recorded
             .get(&input.name)
             .ok_or_else(|| ReplayError::NoRecordedDigest(input.name.clone()))?;
-        input.path = locate_input(bundle, data, input, expected)?;
+        paths.insert(
+            input.name.clone(),
+            locate_input(bundle, data, input, expected)?,
+        );
     }
-    let (p, c) = pipeline::load_inputs(&spec, &people, &convictions).map_err(AuditError::from)?;
-    let audit = pipeline::audit(spec, p, c)?;
+    let inputs = pipeline::load_inputs(&spec, &paths).map_err(AuditError::from)?;
+    let audit = pipeline::audit(spec, inputs)?;
     let mut report = ReplayReport {
         compared: Vec::new(),
         differences: Vec::new(),
     };
-    for rel in computed_paths() {
+    for rel in computed_paths(&audit) {
         let recomputed = computed_bytes(&audit, rel);
         let rel = rel.to_string();
         let path = bundle.join(&rel);

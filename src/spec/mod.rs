@@ -20,8 +20,9 @@ use crate::dates::{self, Day};
 use crate::digest::Sha256Digest;
 use crate::exact::Ratio;
 pub use raw::{
-    ComparatorKind, CountingUnit, DuplicatePolicy, InputFormat, Measure, OnMiss, PaymentBasis,
-    PaymentKind, PaymentUnit, RepeatIndex, Sanction, ThresholdKind, ValidationMethod, WindowEnd,
+    ComparatorKind, CountingUnit, CovariateKind, DuplicatePolicy, InferenceMethod, InputFormat,
+    Measure, OnMiss, PaymentBasis, PaymentKind, PaymentUnit, RepeatIndex, Sanction, ThresholdKind,
+    ValidationMethod, WindowEnd,
 };
 use raw::{Number, RawPeriod, RawRule, RawSpec};
 
@@ -94,6 +95,9 @@ pub struct AuditSpec {
     pub cohort: Cohort,
     pub outcome: Outcome,
     pub comparator: Comparator,
+    /// The national comparison pool (matched comparisons only).
+    pub pool: Option<InputSpec>,
+    pub inference: Option<Inference>,
     pub threshold: Threshold,
     pub payment: Payment,
 }
@@ -243,6 +247,8 @@ pub enum Comparator {
     },
     /// A baseline period recomputed from the same inputs under the same rules.
     Historical { period: Period },
+    /// A comparison group matched on the propensity score from the pool input.
+    Matched(Matched),
 }
 
 /// `[threshold]`, checked.
@@ -251,6 +257,46 @@ pub struct Threshold {
     pub kind: ThresholdKind,
     pub per_period: Option<Ratio>,
     pub pooled: Option<Ratio>,
+    /// The difference must also be statistically significant.
+    pub require_significance: bool,
+}
+
+/// `[inference]`, checked.
+#[derive(Debug, Clone)]
+pub struct Inference {
+    pub method: InferenceMethod,
+    /// Confidence level; the significance level is 1 − confidence.
+    pub confidence: Ratio,
+    /// Bootstrap replicates (0 for Welch).
+    pub replicates: u32,
+    /// Bootstrap seed (0 for Welch).
+    pub seed: u64,
+    pub jdl_rule: bool,
+}
+
+/// A matched comparison, checked.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub covariates: Vec<Covariate>,
+    /// Columns matched exactly, besides the period.
+    pub exact: Vec<String>,
+    /// Caliper in standard deviations of the logit of the score.
+    pub caliper_sd: Option<Ratio>,
+    /// Comparisons per treated person.
+    pub ratio: usize,
+    pub replacement: bool,
+    /// Largest acceptable |SMD| after matching.
+    pub balance_limit: Ratio,
+    pub max_iterations: u32,
+}
+
+/// A covariate of the propensity model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covariate {
+    pub column: String,
+    pub kind: CovariateKind,
+    /// The left-out level of a categorical covariate.
+    pub reference: Option<String>,
 }
 
 /// `[payment]`, checked.
@@ -283,19 +329,11 @@ pub enum MissRule {
 }
 
 impl Ratio {
-    /// Decimal places needed to show a parsed decimal without loss (up to 6).
+    /// Decimal places needed to show this value without loss, when it is a decimal of at
+    /// most 6 places (else 6).
     pub fn scale_hint(&self) -> u32 {
-        let mut d = self.denom();
-        let mut places = 0;
-        while d % 10 == 0 && places < 6 {
-            d /= 10;
-            places += 1;
-        }
-        if d == 1 {
-            places
-        } else {
-            6
-        }
+        let d = self.denom();
+        (0..=6).find(|&k| 10i128.pow(k) % d == 0).unwrap_or(6)
     }
 }
 
@@ -531,15 +569,17 @@ impl AuditSpec {
         // [inputs]
         let mut people = None;
         let mut convictions = None;
+        let mut pool = None;
         for (name, input) in &raw.inputs {
             let (slot, canon) = match name.as_str() {
                 "people" => (&mut people, PEOPLE_COLUMNS),
                 "convictions" => (&mut convictions, CONVICTION_COLUMNS),
+                "pool" => (&mut pool, PEOPLE_COLUMNS),
                 other => {
                     p.at(
                         input.path.span(),
                         format!("unknown input {other:?}"),
-                        Some("known inputs are: people, convictions"),
+                        Some("known inputs are: people, convictions, pool"),
                     );
                     continue;
                 }
@@ -559,13 +599,21 @@ impl AuditSpec {
                     }
                 });
             // Keys are canonical names, or names that rules use for this input.
+            let covariate_columns = raw
+                .comparator
+                .covariates
+                .iter()
+                .flatten()
+                .map(|c| c.get_ref().column.as_str())
+                .chain(raw.comparator.exact.iter().flatten().map(String::as_str));
             let rule_columns: Vec<&str> = match name.as_str() {
-                "people" => raw
+                "people" | "pool" => raw
                     .cohort
                     .include
                     .iter()
                     .chain(&raw.cohort.exclude)
                     .map(|r| r.get_ref().column.as_str())
+                    .chain(covariate_columns)
                     .collect(),
                 _ => raw
                     .outcome
@@ -673,6 +721,31 @@ impl AuditSpec {
 
         // [comparator]
         let rc = &raw.comparator;
+        if rc.kind != ComparatorKind::Matched {
+            for (field, span) in [
+                ("caliper_sd", rc.caliper_sd.as_ref().map(|v| v.span())),
+                ("ratio", rc.ratio.as_ref().map(|v| v.span())),
+                ("balance_limit", rc.balance_limit.as_ref().map(|v| v.span())),
+                (
+                    "covariates",
+                    rc.covariates
+                        .as_ref()
+                        .and_then(|v| v.first())
+                        .map(|v| v.span()),
+                ),
+            ] {
+                if let Some(span) = span {
+                    p.at(
+                        span,
+                        format!("comparator.{field} is only used by kind \"matched\""),
+                        Some("remove it, or use kind = \"matched\""),
+                    );
+                }
+            }
+            if rc.exact.is_some() || rc.replacement.is_some() || rc.max_iterations.is_some() {
+                p.nowhere("comparator.exact, replacement and max_iterations are only used by kind \"matched\"", Some("remove them, or use kind = \"matched\""));
+            }
+        }
         let comparator = match rc.kind {
             ComparatorKind::FixedBaseline => {
                 if let Some(rp) = &rc.period {
@@ -737,6 +810,7 @@ impl AuditSpec {
                     source,
                 })
             }
+            ComparatorKind::Matched => check_matched(&mut p, rc, pool.is_some()),
             ComparatorKind::Historical => {
                 for (field, span) in [
                     ("value", rc.value.as_ref().map(|v| v.span())),
@@ -784,6 +858,61 @@ impl AuditSpec {
                     );
                 }
             }
+        }
+
+        // [inference]
+        let inference = raw.inference.as_ref().and_then(|ri| {
+            if rc.kind != ComparatorKind::Matched {
+                p.at(ri.confidence.span(), "[inference] applies to matched comparisons in this version", Some("remove [inference], or use kind = \"matched\""));
+            }
+            let confidence = p.decimal(&ri.confidence, "inference.confidence")?;
+            if confidence <= Ratio::ZERO || confidence >= Ratio::from_int(1) {
+                p.at(ri.confidence.span(), "inference.confidence must be between 0 and 1", Some("e.g. \"0.95\""));
+            }
+            let (replicates, seed) = match ri.method {
+                InferenceMethod::Bootstrap => match (ri.replicates, ri.seed) {
+                    (Some(r), Some(s)) if r >= 100 => (r, s),
+                    (Some(r), Some(_)) => {
+                        p.at(ri.confidence.span(), format!("inference.replicates is {r}; a bootstrap needs at least 100"), Some("1000 is usual"));
+                        (r, 0)
+                    }
+                    _ => {
+                        p.at(ri.confidence.span(), "a bootstrap needs `replicates` and `seed`", Some("replicates = 1000, seed = 20100909: the seed is part of the evidence"));
+                        (0, 0)
+                    }
+                },
+                InferenceMethod::Welch => {
+                    if ri.replicates.is_some() || ri.seed.is_some() {
+                        p.at(ri.confidence.span(), "inference.replicates and inference.seed are only used by method \"bootstrap\"", Some("remove them, or set method = \"bootstrap\""));
+                    }
+                    (0, 0)
+                }
+            };
+            Some(Inference {
+                method: ri.method,
+                confidence,
+                replicates,
+                seed,
+                jdl_rule: ri.jdl_rule,
+            })
+        });
+        if raw.threshold.require_significance && raw.inference.is_none() {
+            p.nowhere(
+                "threshold.require_significance needs an [inference] section",
+                Some("add [inference] with method and confidence"),
+            );
+        }
+        if rc.kind == ComparatorKind::Matched && raw.inference.is_none() {
+            p.nowhere(
+                "comparator kind \"matched\" needs an [inference] section",
+                Some("[inference] method = \"welch\", confidence = \"0.95\""),
+            );
+        }
+        if pool.is_some() && rc.kind != ComparatorKind::Matched {
+            p.nowhere(
+                "inputs.pool is only used by comparator kind \"matched\"",
+                Some("remove [inputs.pool], or use kind = \"matched\""),
+            );
         }
 
         // [threshold]
@@ -991,7 +1120,10 @@ impl AuditSpec {
                 kind: t.kind,
                 per_period,
                 pooled,
+                require_significance: t.require_significance,
             },
+            inference,
+            pool,
             payment: Payment {
                 currency,
                 basis: pay.basis,
@@ -1015,9 +1147,11 @@ impl AuditSpec {
         v
     }
 
-    /// Both inputs, people first.
-    pub fn inputs(&self) -> [&InputSpec; 2] {
-        [&self.people, &self.convictions]
+    /// Every input: people, convictions, then the pool if there is one.
+    pub fn inputs(&self) -> Vec<&InputSpec> {
+        let mut v = vec![&self.people, &self.convictions];
+        v.extend(self.pool.as_ref());
+        v
     }
 }
 
@@ -1027,6 +1161,126 @@ impl AuditSpec {
 pub enum GroupRole {
     Treated,
     Baseline,
+    /// Eligible people of the comparison pool.
+    Pool,
+}
+
+fn check_matched(p: &mut Problems, rc: &raw::RawComparator, has_pool: bool) -> Option<Comparator> {
+    let unused = |p: &mut Problems, field: &str, span: Option<Range<usize>>| {
+        if let Some(span) = span {
+            p.at(
+                span,
+                format!("comparator.{field} is not used by kind \"matched\""),
+                Some("a matched comparison is computed from the pool input"),
+            );
+        }
+    };
+    unused(p, "value", rc.value.as_ref().map(|v| v.span()));
+    unused(p, "source", rc.source.as_ref().map(|v| v.span()));
+    unused(p, "period", rc.period.as_ref().map(|v| v.name.span()));
+    if !has_pool {
+        p.nowhere("comparator kind \"matched\" needs an [inputs.pool] table: the national comparison pool", Some("[inputs.pool] path = \"...\", format = \"csv\", with the same columns as people"));
+    }
+    let mut covariates = Vec::new();
+    match &rc.covariates {
+        None => p.nowhere(
+            "comparator kind \"matched\" needs `covariates`",
+            Some("covariates = [{ column = \"age\", kind = \"numeric\" }, ...]"),
+        ),
+        Some(list) if list.is_empty() => p.nowhere(
+            "comparator.covariates is empty",
+            Some("name the pre-treatment covariates of the propensity model"),
+        ),
+        Some(list) => {
+            let mut seen = BTreeSet::new();
+            for c in list {
+                let r = c.get_ref();
+                if !seen.insert(r.column.clone()) {
+                    p.at(
+                        c.span(),
+                        format!("covariate {:?} is listed twice", r.column),
+                        None,
+                    );
+                }
+                match (r.kind, &r.reference) {
+                    (CovariateKind::Categorical, None) => p.at(c.span(), format!("categorical covariate {:?} needs a `reference` level", r.column), Some("the reference level is left out of the model, e.g. reference = \"violence\"")),
+                    (CovariateKind::Numeric, Some(_)) => p.at(c.span(), format!("numeric covariate {:?} has a `reference`", r.column), Some("only categorical covariates have a reference level")),
+                    _ => {}
+                }
+                covariates.push(Covariate {
+                    column: r.column.clone(),
+                    kind: r.kind,
+                    reference: r.reference.clone(),
+                });
+            }
+        }
+    }
+    let caliper_sd = rc.caliper_sd.as_ref().and_then(|c| {
+        let r = p.decimal(c, "comparator.caliper_sd")?;
+        if r <= Ratio::ZERO {
+            p.at(c.span(), "comparator.caliper_sd must be above 0", Some("0.2 standard deviations of the logit is the usual caliper; leave it out for none"));
+        }
+        Some(r)
+    });
+    let ratio = match &rc.ratio {
+        None => {
+            p.nowhere(
+                "comparator kind \"matched\" needs `ratio`",
+                Some("comparisons per treated person, e.g. ratio = 1"),
+            );
+            None
+        }
+        Some(r) if !(1..=10).contains(r.get_ref()) => {
+            p.at(
+                r.span(),
+                format!(
+                    "comparator.ratio is {}; it must be between 1 and 10",
+                    r.get_ref()
+                ),
+                None,
+            );
+            None
+        }
+        Some(r) => Some(*r.get_ref() as usize),
+    };
+    if rc.replacement.is_none() {
+        p.nowhere(
+            "comparator kind \"matched\" needs `replacement`",
+            Some("replacement = true lets one comparison serve several treated people"),
+        );
+    }
+    let balance_limit = match &rc.balance_limit {
+        None => {
+            p.nowhere("comparator kind \"matched\" needs `balance_limit`", Some("the largest acceptable |standardised mean difference| after matching, e.g. \"0.10\""));
+            None
+        }
+        Some(b) => {
+            let r = p.decimal(b, "comparator.balance_limit");
+            if let Some(r) = r {
+                if r <= Ratio::ZERO || r > Ratio::from_int(1) {
+                    p.at(
+                        b.span(),
+                        "comparator.balance_limit must be above 0 and at most 1",
+                        Some("0.05 good, 0.10 reasonable"),
+                    );
+                }
+            }
+            r
+        }
+    };
+    let max_iterations = rc.max_iterations.unwrap_or(50);
+    if max_iterations == 0 {
+        p.nowhere("comparator.max_iterations is 0", Some("the default is 50"));
+    }
+    Some(Comparator::Matched(Matched {
+        covariates,
+        exact: rc.exact.clone().unwrap_or_default(),
+        caliper_sd,
+        ratio: ratio?,
+        replacement: rc.replacement?,
+        balance_limit: balance_limit?,
+        max_iterations,
+    }))
 }
 
 fn check_months(p: &mut Problems, v: &Spanned<i64>, what: &str, min: i64) -> Option<u32> {

@@ -31,6 +31,9 @@ pub struct RawSpec {
     pub outcome: RawOutcome,
     /// What the cohort's measure is compared with.
     pub comparator: RawComparator,
+    /// Confidence intervals and significance (matched comparisons).
+    #[serde(default)]
+    pub inference: Option<RawInference>,
     /// How far the measure must fall for the target to be met.
     pub threshold: RawThreshold,
     /// What is owed when the target is met or missed.
@@ -317,6 +320,53 @@ pub struct RawComparator {
     /// historical: the baseline period.
     #[serde(default)]
     pub period: Option<RawPeriod>,
+    /// matched: covariates of the propensity model, in order.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RawCovariate>>")]
+    pub covariates: Option<Vec<Spanned<RawCovariate>>>,
+    /// matched: columns matched exactly (besides the cohort period, always exact).
+    #[serde(default)]
+    pub exact: Option<Vec<String>>,
+    /// matched: caliper in standard deviations of the logit of the score (decimal string),
+    /// or absent for no caliper.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub caliper_sd: Option<Spanned<String>>,
+    /// matched: comparisons per treated person (1:k).
+    #[serde(default)]
+    #[schemars(with = "Option<i64>")]
+    pub ratio: Option<Spanned<i64>>,
+    /// matched: whether a comparison person may be matched to several treated people.
+    #[serde(default)]
+    pub replacement: Option<bool>,
+    /// matched: largest acceptable absolute standardised mean difference after matching.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub balance_limit: Option<Spanned<String>>,
+    /// matched: iteration limit of the propensity model fit (default 50).
+    #[serde(default)]
+    pub max_iterations: Option<u32>,
+}
+
+/// One covariate of the propensity model.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCovariate {
+    /// Canonical or file column name (in both the people and pool inputs).
+    pub column: String,
+    /// `numeric` (used as it is) or `categorical` (one indicator per level but the reference).
+    pub kind: CovariateKind,
+    /// categorical: the reference level, left out of the model.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// How a covariate enters the propensity model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CovariateKind {
+    Numeric,
+    Categorical,
 }
 
 /// Comparator kinds this build audits.
@@ -325,6 +375,36 @@ pub struct RawComparator {
 pub enum ComparatorKind {
     FixedBaseline,
     Historical,
+    Matched,
+}
+
+/// `[inference]`: uncertainty of a matched comparison.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInference {
+    /// `welch` (weighted two-sample t, as the Justice Data Lab reports) or `bootstrap`.
+    pub method: InferenceMethod,
+    /// Confidence level of intervals, e.g. "0.95".
+    #[schemars(with = "String")]
+    pub confidence: Spanned<String>,
+    /// bootstrap: number of replicates.
+    #[serde(default)]
+    pub replicates: Option<u32>,
+    /// bootstrap: seed of the resampling.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Apply the Justice Data Lab rule: significant only if p ≤ 1 − confidence,
+    /// n·p ≥ 10 and at least 30 treated people.
+    #[serde(default)]
+    pub jdl_rule: bool,
+}
+
+/// Inference methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InferenceMethod {
+    Welch,
+    Bootstrap,
 }
 
 /// `[threshold]`: the target.
@@ -342,6 +422,9 @@ pub struct RawThreshold {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub pooled: Option<Spanned<String>>,
+    /// Also require the difference to be statistically significant (needs `[inference]`).
+    #[serde(default)]
+    pub require_significance: bool,
 }
 
 /// Threshold semantics.

@@ -85,8 +85,8 @@ fn one_changed_byte_in_the_outcomes_table_is_a_digest_mismatch() {
     // V1 stops being a reoffender.
     change_one_byte(
         &b.path("tables/outcomes.csv"),
-        "cohort,V1,2011-10-01,2012-10-01,2013-04-01,1,",
-        "cohort,V1,2011-10-01,2012-10-01,2013-04-01,0,",
+        "cohort,treated,V1,2011-10-01,2012-10-01,2013-04-01,1,",
+        "cohort,treated,V1,2011-10-01,2012-10-01,2013-04-01,0,",
     );
     assert_rejected(&sb, &b, "digest-mismatch", "tables/outcomes.csv");
 }
@@ -291,8 +291,8 @@ fn a_validly_re_signed_bundle_whose_results_do_not_follow_from_its_inputs_fails_
     );
     change_one_byte(
         &b.path("tables/outcomes.csv"),
-        "cohort,V3,2011-10-03,2012-10-03,2013-04-03,0,",
-        "cohort,V3,2011-10-03,2012-10-03,2013-04-03,1,",
+        "cohort,treated,V3,2011-10-03,2012-10-03,2013-04-03,0,",
+        "cohort,treated,V3,2011-10-03,2012-10-03,2013-04-03,1,",
     );
     let key = outcome_audit::bundle::keys::load_private_key(&sb.home().join("signing-key.pem"))
         .expect("the sandbox's default key");
