@@ -15,6 +15,23 @@ use crate::measures::measure_name;
 use crate::pipeline::{self, Audit};
 use crate::spec::{AuditSpec, Comparator, Measure, ThresholdKind};
 
+/// Writes a line to stdout, ignoring a closed pipe (`outcome-audit ... | head`).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+pub(crate) use outln;
+
+/// Writes to stdout, ignoring a closed pipe.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Exit code: success (an audit ran, whatever its verdict; a bundle verified; a replay matched).
 pub const EXIT_OK: u8 = 0;
 /// Exit code: verification or replay failed — the evidence does not check out.
@@ -201,7 +218,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Keygen { out, force } => cmd_keygen(out.as_deref(), force, json),
         Command::Synth(args) => cmd_synth(&args, json),
         Command::Schema => {
-            print!("{}", crate::spec::json_schema());
+            out!("{}", crate::spec::json_schema());
             EXIT_OK
         }
     }
@@ -213,7 +230,7 @@ fn error(code: u8, message: impl std::fmt::Display) -> u8 {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
@@ -315,7 +332,7 @@ fn cmd_run(
         if json {
             reports.push(verdict_json(&audit, &written));
         } else {
-            print!("{}", verdict_text(&audit, &written));
+            out!("{}", verdict_text(&audit, &written));
         }
     }
     if json {
@@ -529,15 +546,15 @@ fn cmd_verify(bundle: &Path, key: Option<&Path>, json: bool) -> u8 {
                     "signer_pinned": v.pinned(),
                 }));
             } else {
-                println!(
+                outln!(
                     "verified: {} ({} files and the attestation)",
                     bundle.display(),
                     files
                 );
                 if v.pinned() {
-                    println!("signer: {} (pinned with --key)", v.keyid());
+                    outln!("signer: {} (pinned with --key)", v.keyid());
                 } else {
-                    println!(
+                    outln!(
                         "signer: {} (unpinned: the bundle names its own key; pass --key to trust only a key you hold)",
                         v.keyid()
                     );
@@ -580,16 +597,19 @@ fn cmd_replay(bundle: &Path, data: Option<&Path>, key: Option<&Path>, json: bool
                     })).collect::<Vec<_>>(),
                 }));
             } else if report.identical() {
-                println!(
+                outln!(
                     "identical: {} files recomputed byte for byte ({})",
                     report.compared.len(),
                     report.compared.join(", ")
                 );
             } else {
                 for d in &report.differences {
-                    println!(
+                    outln!(
                         "differs: {} at {}: bundle has {}, recomputed {}",
-                        d.file, d.location, d.in_bundle, d.recomputed
+                        d.file,
+                        d.location,
+                        d.in_bundle,
+                        d.recomputed
                     );
                 }
             }
@@ -638,7 +658,7 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
                 if json {
                     reports.push(json!({"spec": path.display().to_string(), "ok": true, "contract": spec.contract.id}));
                 } else {
-                    println!(
+                    outln!(
                         "ok: {} (contract {}; inputs {} and {} found with the columns the spec names)",
                         path.display(),
                         spec.contract.id,
@@ -704,9 +724,9 @@ fn cmd_keygen(out: Option<&Path>, force: bool, json: bool) -> u8 {
             &json!({"private_key": path.display().to_string(), "public_key": pub_path.display().to_string(), "keyid": keyid}),
         );
     } else {
-        println!("private key: {} (owner-only)", path.display());
-        println!("public key:  {}", pub_path.display());
-        println!("fingerprint: {keyid}");
+        outln!("private key: {} (owner-only)", path.display());
+        outln!("public key:  {}", pub_path.display());
+        outln!("fingerprint: {keyid}");
     }
     EXIT_OK
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::cli::{SynthArgs, EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT_FAILED};
+use crate::cli::{outln, SynthArgs, EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT_FAILED};
 use crate::synth::{self, ExistingFiles, SynthConfig};
 
 /// Runs `synth` and returns the exit code.
@@ -50,7 +50,7 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
         }
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({ "out": args.out.display().to_string(), "truth": truth })
@@ -58,19 +58,24 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
             .unwrap_or_default()
         );
     } else {
-        println!("wrote {} (seed {})", args.out.display(), args.seed);
-        println!(
+        outln!("wrote {} (seed {})", args.out.display(), args.seed);
+        outln!(
             "  people rows {}, conviction rows {}",
-            truth.rows.people, truth.rows.convictions
+            truth.rows.people,
+            truth.rows.convictions
         );
         for g in &truth.groups {
-            println!(
+            outln!(
                 "  {:<14} eligible {:>8}  reoffenders {:>8}  counted offences {:>9}  events {:>9}",
-                g.name, g.eligible, g.reoffenders, g.counted_offences, g.counted_events
+                g.name,
+                g.eligible,
+                g.reoffenders,
+                g.counted_offences,
+                g.counted_events
             );
         }
         for p in truth.matched.iter().flat_map(|m| &m.periods) {
-            println!(
+            outln!(
                 "  {:<14} pool eligible {:>8}  pool events {:>9}  treated events without the planted effect (expected) {}",
                 p.name, p.pool.eligible, p.pool.counted_events, p.treated_expected_events_without_effect
             );
