@@ -134,11 +134,17 @@ fn main() {
             ));
         }
         if let Some((_, s)) = current.as_mut() {
-            s.comparisons.push(((rng.next() % 3) as f64, 0.2));
+            s.comparisons.push(((rng.next() % 3) as f64, 0.0));
         }
     }
     if let Some((_, s)) = current.take() {
         sets.push(s);
+    }
+    for s in &mut sets {
+        let w = 1.0 / s.comparisons.len() as f64;
+        for c in &mut s.comparisons {
+            c.1 = w;
+        }
     }
     let t = Instant::now();
     stats::bootstrap_difference(&sets, 100, 1, 0.95).expect("bootstrap");

@@ -869,6 +869,15 @@ impl AuditSpec {
             if confidence <= Ratio::ZERO || confidence >= Ratio::from_int(1) {
                 p.at(ri.confidence.span(), "inference.confidence must be between 0 and 1", Some("e.g. \"0.95\""));
             }
+            if ri.method == InferenceMethod::Bootstrap
+                && !matches!(raw.outcome.measure, Measure::Binary | Measure::FrequencyPerOffender)
+            {
+                p.at(
+                    ri.confidence.span(),
+                    "the bootstrap resamples people, so it needs a per-person measure (binary or frequency_per_offender)",
+                    Some("use method = \"welch\" for per-reoffender measures and days to first"),
+                );
+            }
             let (replicates, seed) = match ri.method {
                 InferenceMethod::Bootstrap => match (ri.replicates, ri.seed) {
                     (Some(r), Some(s)) if r >= 100 => (r, s),
