@@ -125,6 +125,21 @@ struct MatchedScopeOut {
     naive_people: u64,
     naive: Option<Value>,
     inference: InferenceOut,
+    /// Every measure: cohort, weighted comparison, naive pool.
+    all_measures: Vec<ScopeMeasureOut>,
+}
+
+#[derive(Serialize)]
+struct ScopeMeasureOut {
+    measure: Measure,
+    treated: Option<Value>,
+    comparison: Option<Value>,
+    naive: Option<Value>,
+    /// treated − comparison.
+    difference: Option<Value>,
+    /// (comparison − treated) / comparison, for measures where lower is better;
+    /// (treated − comparison) / comparison for days to first.
+    relative_improvement: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -575,6 +590,35 @@ fn matching_out(audit: &Audit) -> Option<MatchingOut> {
                 naive_people: s.naive.people,
                 naive: s.naive.measure(o.measure, o.unit).map(Value::from),
                 inference: inference_out(&s.inference),
+                all_measures: [
+                    Measure::Binary,
+                    Measure::FrequencyPerOffender,
+                    Measure::FrequencyPerReoffender,
+                    Measure::DaysToFirst,
+                ]
+                .into_iter()
+                .map(|measure| {
+                    let t = s.treated.measure(measure, o.unit);
+                    let c = s.comparison.measure(measure, o.unit);
+                    let difference = t.zip(c).map(|(t, c)| t.minus(c));
+                    let relative = t.zip(c).and_then(|(t, c)| {
+                        let improvement = if crate::measures::lower_is_better(measure) {
+                            c.minus(t)
+                        } else {
+                            t.minus(c)
+                        };
+                        improvement.checked_div(c)
+                    });
+                    ScopeMeasureOut {
+                        measure,
+                        treated: t.map(Value::from),
+                        comparison: c.map(Value::from),
+                        naive: s.naive.measure(measure, o.unit).map(Value::from),
+                        difference: difference.map(Value::from),
+                        relative_improvement: relative.map(Value::from),
+                    }
+                })
+                .collect(),
             })
             .collect(),
     })
