@@ -81,12 +81,20 @@ pub struct LoadedInput {
     pub header: Vec<String>,
     /// The columns read, as text.
     pub frame: DataFrame,
+    /// Number of data rows.
+    rows: usize,
 }
 
 impl LoadedInput {
     /// Number of data rows.
     pub fn rows(&self) -> usize {
-        self.frame.height()
+        self.rows
+    }
+
+    /// Frees the parsed columns once no stage needs them; the digest, size, header and
+    /// row count stay.
+    pub fn release_frame(&mut self) {
+        self.frame = DataFrame::empty();
     }
 
     /// A column's values as text (`None` = empty / null), by file column name. Reads
@@ -406,6 +414,7 @@ pub fn load(
     })?;
     frame.rechunk_mut();
     Ok(LoadedInput {
+        rows: frame.height(),
         name: input.name.clone(),
         path,
         format: input.format,

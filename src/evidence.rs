@@ -929,7 +929,7 @@ pub fn write_outcomes_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<(
 pub fn write_convictions_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
     let rules = &audit.spec.outcome.exclude;
     let codes: Vec<String> = (0..rules.len())
-        .map(|i| Disposition::Rule(i).code(rules))
+        .map(|i| Disposition::Rule(i as u16).code(rules))
         .collect();
     let mut out = Vec::with_capacity(FLUSH_AT + 4096);
     out.extend_from_slice(b"period,role,person_id,row,offence_date,sanction_date,disposition\n");
@@ -949,7 +949,7 @@ pub fn write_convictions_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Resul
         out.push(b',');
         match (r.disposition, r.disposition.fixed_code()) {
             (_, Some(code)) => out.extend_from_slice(code.as_bytes()),
-            (Disposition::Rule(i), None) => push_field(&mut out, &codes[i]),
+            (Disposition::Rule(i), None) => push_field(&mut out, &codes[usize::from(i)]),
             (_, None) => {}
         }
         out.push(b'\n');

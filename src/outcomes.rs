@@ -32,7 +32,7 @@ pub enum Disposition {
     /// A sanction the spec does not count (e.g. a caution when only convictions count).
     SanctionNotCounted,
     /// Removed by the `[outcome] exclude` rule with this index.
-    Rule(usize),
+    Rule(u16),
     /// Offence committed before the index date.
     BeforeIndex,
     /// Offence committed after the follow-up window.
@@ -52,7 +52,7 @@ impl Disposition {
         match self {
             Disposition::Rule(i) => format!(
                 "rule:{}",
-                rules.get(*i).map(|r| r.id.as_str()).unwrap_or("?")
+                rules.get(usize::from(*i)).map(|r| r.id.as_str()).unwrap_or("?")
             ),
             other => other.fixed_code().unwrap_or_default().to_string(),
         }
@@ -467,7 +467,7 @@ pub fn compute(
                         break 'd Disposition::SanctionNotCounted;
                     }
                     if r.rule != NO_RULE {
-                        break 'd Disposition::Rule(usize::from(r.rule));
+                        break 'd Disposition::Rule(r.rule);
                     }
                     if offence < start {
                         break 'd Disposition::BeforeIndex;

@@ -168,9 +168,9 @@ pub fn load_inputs(
 /// Runs every stage after loading.
 pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
     let Inputs {
-        people,
+        mut people,
         convictions,
-        pool,
+        mut pool,
     } = inputs;
     tracing::info!(rows = people.rows(), "building cohort");
     let cohort = cohort::build(&spec, &people)?;
@@ -208,6 +208,12 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         _ => None,
     };
 
+    // The people and pool columns are not needed any more: free them before the
+    // convictions are processed.
+    people.release_frame();
+    if let Some(p) = pool.as_mut() {
+        p.release_frame();
+    }
     let mut members: Vec<MemberRef<'_>> = cohort
         .members
         .iter()
