@@ -91,6 +91,11 @@ impl LoadedInput {
         self.rows
     }
 
+    /// Frees one parsed column once no stage needs its text.
+    pub fn drop_column(&mut self, column: &str) {
+        let _ = self.frame.drop_in_place(column);
+    }
+
     /// Frees the parsed columns once no stage needs them; the digest, size, header and
     /// row count stay.
     pub fn release_frame(&mut self) {
@@ -433,7 +438,7 @@ fn read_frame(format: InputFormat, path: &Path, columns: &[&str]) -> PolarsResul
                 .with_has_header(true)
                 .with_infer_schema_length(Some(0))
                 .with_columns(Some(names))
-                .with_rechunk(true)
+                .with_rechunk(false)
                 .try_into_reader_with_file_path(Some(path.to_path_buf()))?
                 .finish()
         }

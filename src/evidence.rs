@@ -943,9 +943,9 @@ pub fn write_convictions_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Resul
         out.push(b',');
         push_num(&mut out, u64::from(r.row) + 1);
         out.push(b',');
-        push_opt_day(&mut out, r.offence_date);
+        push_opt_day(&mut out, r.offence_date());
         out.push(b',');
-        push_opt_day(&mut out, r.sanction_date);
+        push_opt_day(&mut out, r.sanction_date());
         out.push(b',');
         match (r.disposition, r.disposition.fixed_code()) {
             (_, Some(code)) => out.extend_from_slice(code.as_bytes()),

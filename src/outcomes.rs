@@ -52,7 +52,10 @@ impl Disposition {
         match self {
             Disposition::Rule(i) => format!(
                 "rule:{}",
-                rules.get(usize::from(*i)).map(|r| r.id.as_str()).unwrap_or("?")
+                rules
+                    .get(usize::from(*i))
+                    .map(|r| r.id.as_str())
+                    .unwrap_or("?")
             ),
             other => other.fixed_code().unwrap_or_default().to_string(),
         }
@@ -81,9 +84,23 @@ pub struct RowOutcome {
     pub member: u32,
     /// 0-based data row of the convictions input.
     pub row: u32,
-    pub offence_date: Option<Day>,
-    pub sanction_date: Option<Day>,
+    /// Offence date, or [`MISSING_DAY`].
+    offence: Day,
+    /// Sanction date, or [`MISSING_DAY`].
+    proven: Day,
     pub disposition: Disposition,
+}
+
+impl RowOutcome {
+    /// The offence date, if the row has one.
+    pub fn offence_date(&self) -> Option<Day> {
+        (self.offence != MISSING_DAY).then_some(self.offence)
+    }
+
+    /// The sanction date, if the row has one.
+    pub fn sanction_date(&self) -> Option<Day> {
+        (self.proven != MISSING_DAY).then_some(self.proven)
+    }
 }
 
 /// Outcome of one cohort member.
@@ -177,9 +194,9 @@ pub fn conviction_columns(spec: &AuditSpec) -> Vec<(String, String)> {
     cols
 }
 
-/// Day number standing for a missing date in [`Row`] (never a real date: years are
-/// limited to 1900-2200).
-const MISSING_DAY: Day = Day::MIN;
+/// Day number standing for a missing date (never a real date: years are limited to
+/// 1900-2200).
+pub const MISSING_DAY: Day = Day::MIN;
 /// [`Row::rule`] when no exclude rule holds.
 const NO_RULE: u16 = u16::MAX;
 
@@ -220,14 +237,25 @@ pub struct MemberRef<'a> {
 pub fn compute(
     spec: &AuditSpec,
     members: &[MemberRef<'_>],
-    convictions: &LoadedInput,
+    convictions: &mut LoadedInput,
 ) -> Result<OutcomesResult, DataError> {
     let input = &spec.convictions;
     let o = &spec.outcome;
+    let offence_col = input.column("offence_date");
+    let sanction_col = input.column("sanction_date");
+    let offence_dates = convictions.dates(offence_col, &input.date_format)?;
+    let sanction_dates = convictions.dates(sanction_col, &input.date_format)?;
+    // From here on the dates are used parsed: their text is freed, unless a rule reads it.
+    let mut dropped = Vec::new();
+    for col in [offence_col, sanction_col] {
+        if !o.exclude.iter().any(|r| input.column(&r.column) == col) {
+            convictions.drop_column(col);
+            dropped.push(col);
+        }
+    }
+    let convictions: &LoadedInput = convictions;
     let id_col = input.column("person_id");
     let ids = convictions.text(id_col)?;
-    let offence_dates = convictions.dates(input.column("offence_date"), &input.date_format)?;
-    let sanction_dates = convictions.dates(input.column("sanction_date"), &input.date_format)?;
     let type_col = input.column("sanction_type");
     let types = convictions.text(type_col)?;
     let appearance_col = input.column("appearance_id");
@@ -236,10 +264,13 @@ pub fn compute(
     } else {
         None
     };
-    // Every column of the file, in file order, for the exact-duplicate test.
+    // Every other column of the file, in file order, for the exact-duplicate test (the
+    // two dates are compared parsed, as part of the sort key).
     let mut all_values: Vec<TextColumn<'_>> = Vec::new();
     for name in &convictions.header {
-        all_values.push(convictions.text(name)?);
+        if !dropped.contains(&name.as_str()) {
+            all_values.push(convictions.text(name)?);
+        }
     }
     let mut rule_values: Vec<TextColumn<'_>> = Vec::new();
     for rule in &o.exclude {
@@ -364,7 +395,7 @@ pub fn compute(
 
     drop(offence_dates);
     drop(sanction_dates);
-    tracing::debug!("rows prepared");
+    tracing::debug!(rss_mb = crate::pipeline::resident_mb(), "rows prepared");
 
     // Conviction rows of each member, as one flat array sliced by member (CSR layout).
 
@@ -384,7 +415,10 @@ pub fn compute(
     }
     drop(row_member);
     drop(fill);
-    tracing::debug!("rows grouped by member");
+    tracing::debug!(
+        rss_mb = crate::pipeline::resident_mb(),
+        "rows grouped by member"
+    );
 
     // Rows of one person compare by content, then by position, so exact duplicates are
     // adjacent and the first copy in file order is the one kept. Hashes order the rows
@@ -510,12 +544,11 @@ pub fn compute(
                         outcome.first_offence = Some(r.offence);
                     }
                 }
-                let day = |d: Day| (d != MISSING_DAY).then_some(d);
                 rows_out[next_out] = RowOutcome {
                     member: m as u32,
                     row,
-                    offence_date: day(r.offence),
-                    sanction_date: day(r.proven),
+                    offence: r.offence,
+                    proven: r.proven,
                     disposition,
                 };
                 next_out += 1;

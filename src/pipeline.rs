@@ -117,6 +117,34 @@ impl Audit {
     }
 }
 
+/// Resident memory of this process in MB (Linux), for progress logs; 0 elsewhere.
+pub fn resident_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096 / 1_000_000)
+        .unwrap_or(0)
+}
+
+/// Peak resident memory so far in MB (Linux `VmHWM`), for progress logs; 0 elsewhere.
+pub fn peak_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .map(|kb| kb * 1024 / 1_000_000)
+        .unwrap_or(0)
+}
+
 /// Hashes and reads every input. `paths` replaces the path of inputs by name (replay
 /// reads the bundle's copies).
 pub fn load_inputs(
@@ -157,7 +185,7 @@ pub fn load_inputs(
         &outcomes::conviction_columns(spec),
         true,
     )?;
-    tracing::info!("inputs read");
+    tracing::info!(rss_mb = resident_mb(), peak_mb = peak_mb(), "inputs read");
     Ok(Inputs {
         people,
         convictions,
@@ -169,7 +197,7 @@ pub fn load_inputs(
 pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
     let Inputs {
         mut people,
-        convictions,
+        mut convictions,
         mut pool,
     } = inputs;
     tracing::info!(rows = people.rows(), "building cohort");
@@ -233,9 +261,14 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         rows = convictions.rows(),
         "computing outcomes"
     );
-    let outcomes = outcomes::compute(&spec, &members, &convictions)?;
+    let outcomes = outcomes::compute(&spec, &members, &mut convictions)?;
+    convictions.release_frame();
     drop(members);
-    tracing::info!("outcomes computed");
+    tracing::info!(
+        rss_mb = resident_mb(),
+        peak_mb = peak_mb(),
+        "outcomes computed"
+    );
     let n_cohort = cohort.members.len();
     let cohort_outcomes = &outcomes.people[..n_cohort];
     let pool_outcomes = &outcomes.people[n_cohort..];
