@@ -20,6 +20,7 @@ mod bad_input;
 mod boundaries;
 mod common;
 mod determinism;
+mod matched;
 mod run;
 mod spec_check;
 mod tamper;
