@@ -408,23 +408,27 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
         percent_or_value(o.measure, audit.comparator)
     );
     for e in &audit.evaluations {
-        let t = if e.scope == POOLED {
-            &audit.pooled
-        } else {
-            audit
+        // The counts shown are the ones the rate was computed from: for a matched
+        // comparison, the cohort members who were matched.
+        let matched = audit.matched_scopes.iter().find(|m| m.scope == e.scope);
+        let t = match matched {
+            Some(m) => &m.treated,
+            None if e.scope == POOLED => &audit.pooled,
+            None => audit
                 .cohort
                 .groups
                 .iter()
                 .position(|g| g.period.name == e.scope)
                 .map(|g| &audit.totals[g])
-                .unwrap_or(&audit.pooled)
+                .unwrap_or(&audit.pooled),
         };
         s += &format!(
-            "  {:<11} {} ({} reoffenders of {} people)\n",
+            "  {:<11} {} ({} reoffenders of {} {}people)\n",
             e.scope,
             percent_or_value(o.measure, e.treated),
             t.reoffenders,
-            t.people
+            t.people,
+            if matched.is_some() { "matched " } else { "" }
         );
         let better = if e.improvement.is_negative() {
             "worse"

@@ -27,6 +27,9 @@ use crate::spec::{
 pub const THRESHOLD_MET: &str = "threshold-met";
 /// The target was missed.
 pub const THRESHOLD_NOT_MET: &str = "threshold-not-met";
+/// The improvement is large enough but not statistically significant, and the spec
+/// requires significance.
+pub const NOT_SIGNIFICANT: &str = "not-significant";
 
 /// One comparison of a treated measure with the comparator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +58,13 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// `threshold-met` or `threshold-not-met`.
+    /// `threshold-met`; `not-significant` when the size of the improvement reaches the
+    /// threshold but the required significance does not hold; else `threshold-not-met`.
     pub fn code(&self) -> &'static str {
         if self.met {
             THRESHOLD_MET
+        } else if self.improvement >= self.required && self.significant == Some(false) {
+            NOT_SIGNIFICANT
         } else {
             THRESHOLD_NOT_MET
         }

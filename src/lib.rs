@@ -6,7 +6,7 @@
 //! [`outcomes`] (what counts for each person) → [`measures`] → [`decision`] (threshold
 //! and payment) → [`evidence`] (the result files' bytes) → [`bundle`] (sign, verify,
 //! replay). Matched comparisons add [`stats`] (propensity model, inference),
-//! [`matching`] and [`compare`]. [`pipeline`] strings the stages together; [`cli`] is the
+//! [`matching`] and [`compare`]; risk-based contracts use [`risk`] (OGRS3 as data). [`pipeline`] strings the stages together; [`cli`] is the
 //! command line.
 //! [`synth`] makes synthetic data with a planted, known result.
 
@@ -25,6 +25,7 @@ pub mod measures;
 pub mod outcomes;
 pub mod par;
 pub mod pipeline;
+pub mod risk;
 pub mod spec;
 pub mod stats;
 pub mod synth;

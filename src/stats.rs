@@ -295,7 +295,7 @@ pub fn fit_logistic(
                     columns: failed.iter().map(|&j| names[j].clone()).collect(),
                 });
             }
-            Err(_) => return Err(separation(&beta, names, &state, &nonzero)),
+            Err(_) => return Err(separation(x, p, y, &beta, names, &state, &nonzero)),
         };
         let delta = cholesky_solve(&factor, p, &state.score);
 
@@ -325,7 +325,7 @@ pub fn fit_logistic(
         state = next;
 
         if diverging(&beta, &state, &nonzero) {
-            return Err(separation(&beta, names, &state, &nonzero));
+            return Err(separation(x, p, y, &beta, names, &state, &nonzero));
         }
         if step < opts.tolerance {
             break;
@@ -335,7 +335,7 @@ pub fn fit_logistic(
             // log-likelihood creeps up towards its supremum; a converging fit's steps
             // shrink quadratically.
             if rising && iterations >= 3 && step >= 0.5 * previous_step {
-                return Err(separation(&beta, names, &state, &nonzero));
+                return Err(separation(x, p, y, &beta, names, &state, &nonzero));
             }
             return Err(FitError::NotConverged { iterations });
         }
@@ -344,18 +344,18 @@ pub fn fit_logistic(
 
     let factor = match cholesky(&state.information, p) {
         Ok(l) => l,
-        Err(_) => return Err(separation(&beta, names, &state, &nonzero)),
+        Err(_) => return Err(separation(x, p, y, &beta, names, &state, &nonzero)),
     };
     let inverse_diagonal = cholesky_inverse_diagonal(&factor, p);
     let mut std_errors = Vec::with_capacity(p);
     for v in inverse_diagonal {
         if !(v.is_finite() && v > 0.0) {
-            return Err(separation(&beta, names, &state, &nonzero));
+            return Err(separation(x, p, y, &beta, names, &state, &nonzero));
         }
         std_errors.push(v.sqrt());
     }
     if !state.log_likelihood.is_finite() || beta.iter().any(|b| !b.is_finite()) {
-        return Err(separation(&beta, names, &state, &nonzero));
+        return Err(separation(x, p, y, &beta, names, &state, &nonzero));
     }
     Ok(LogitFit {
         coefficients: beta,
@@ -561,7 +561,32 @@ fn perfectly_predicted<'a>(
 /// The separation error, naming the likeliest column: among non-intercept columns whose
 /// rows are all perfectly predicted (or all non-intercept columns if none is), the one
 /// with the largest |β|; the first such column on ties.
-fn separation(beta: &[f64], names: &[String], state: &PassState, nonzero: &[usize]) -> FitError {
+fn separation(
+    x: &[f64],
+    p: usize,
+    y: &[bool],
+    beta: &[f64],
+    names: &[String],
+    state: &PassState,
+    nonzero: &[usize],
+) -> FitError {
+    // A column that separates the outcome on its own (the ranges of its values among
+    // y = 1 and y = 0 meet at most at one point) is the one to name: the first in order.
+    for j in 1..p {
+        let mut range = [(f64::INFINITY, f64::NEG_INFINITY); 2];
+        for (row, &yi) in x.chunks(p).zip(y) {
+            let r = &mut range[usize::from(yi)];
+            r.0 = r.0.min(row[j]);
+            r.1 = r.1.max(row[j]);
+        }
+        let [(lo0, hi0), (lo1, hi1)] = range;
+        let varies = lo0.min(lo1) < hi0.max(hi1);
+        if varies && (hi0 <= lo1 || hi1 <= lo0) {
+            return FitError::Separation {
+                column: names[j].clone(),
+            };
+        }
+    }
     let flagged: Vec<usize> = perfectly_predicted(state, nonzero)
         .filter(|&j| j > 0)
         .collect();
@@ -1089,7 +1114,8 @@ pub fn bootstrap_difference(
     } else {
         estimates.len()
     };
-    let p_value = (2.0 * opposite as f64 / r).min(1.0);
+    // (k + 1) / (B + 1): a finite number of replicates never proves p = 0.
+    let p_value = (2.0 * (opposite as f64 + 1.0) / (r + 1.0)).min(1.0);
 
     estimates.sort_by(f64::total_cmp);
     let lower = percentile(&estimates, (1.0 - confidence) / 2.0);
@@ -2321,7 +2347,8 @@ mod tests {
             (r.estimate, r.p_value, r.lower, r.upper, r.std_error),
             (0.0, 1.0, 0.0, 0.0, 0.0)
         );
-        // Every set positive: no replicate at or below zero, p = 0.
+        // Every set positive: no replicate at or below zero, so p is its floor
+        // 2 × (0 + 1) / (100 + 1), never zero.
         let sets: Vec<MatchedSet> = (0..10)
             .map(|i| MatchedSet {
                 treated: 1.0 + f64::from(i),
@@ -2329,7 +2356,7 @@ mod tests {
             })
             .collect();
         let r = bootstrap_difference(&sets, 100, 1, 0.9).unwrap();
-        assert_eq!(r.p_value, 0.0);
+        assert_eq!(r.p_value, 2.0 / 101.0);
         assert!(r.lower > 0.0);
     }
 

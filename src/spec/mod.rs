@@ -905,11 +905,14 @@ impl AuditSpec {
                 jdl_rule: ri.jdl_rule,
             })
         });
-        if raw.threshold.require_significance && raw.inference.is_none() {
-            p.nowhere(
-                "threshold.require_significance needs an [inference] section",
-                Some("add [inference] with method and confidence"),
-            );
+        if let Some(rs) = raw.threshold.require_significance.as_ref() {
+            if *rs.get_ref() && raw.inference.is_none() {
+                p.at(
+                    rs.span(),
+                    "threshold.require_significance needs an [inference] section",
+                    Some("add [inference] with method and confidence"),
+                );
+            }
         }
         if rc.kind == ComparatorKind::Matched && raw.inference.is_none() {
             p.nowhere(
@@ -917,8 +920,10 @@ impl AuditSpec {
                 Some("[inference] method = \"welch\", confidence = \"0.95\""),
             );
         }
-        if pool.is_some() && rc.kind != ComparatorKind::Matched {
-            p.nowhere(
+        if let (Some(pool_raw), true) = (raw.inputs.get("pool"), rc.kind != ComparatorKind::Matched)
+        {
+            p.at(
+                pool_raw.path.span(),
                 "inputs.pool is only used by comparator kind \"matched\"",
                 Some("remove [inputs.pool], or use kind = \"matched\""),
             );
@@ -1129,7 +1134,10 @@ impl AuditSpec {
                 kind: t.kind,
                 per_period,
                 pooled,
-                require_significance: t.require_significance,
+                require_significance: t
+                    .require_significance
+                    .as_ref()
+                    .is_some_and(|r| *r.get_ref()),
             },
             inference,
             pool,

@@ -424,7 +424,8 @@ pub struct RawThreshold {
     pub pooled: Option<Spanned<String>>,
     /// Also require the difference to be statistically significant (needs `[inference]`).
     #[serde(default)]
-    pub require_significance: bool,
+    #[schemars(with = "Option<bool>")]
+    pub require_significance: Option<Spanned<bool>>,
 }
 
 /// Threshold semantics.
