@@ -394,6 +394,9 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
     let comparator = match &spec.comparator {
         Comparator::FixedBaseline { source, .. } => format!("fixed baseline: {source}"),
         Comparator::Historical { period } => format!("historical baseline {}", period.name),
+        Comparator::Predicted => {
+            "the cohort's own predicted rate: mean risk-model probability".to_string()
+        }
         Comparator::Matched(m) => format!(
             "matched comparison group, 1:{} {} replacement{}",
             m.ratio,

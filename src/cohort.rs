@@ -252,6 +252,16 @@ pub fn people_columns(spec: &AuditSpec, input: &InputSpec) -> Vec<(String, Strin
         .chain(spec.cohort.exclude.iter())
         .map(|r| r.column.as_str())
         .collect();
+    if let Some(r) = &spec.risk {
+        extra.extend([
+            r.sex.as_str(),
+            r.age.as_str(),
+            r.age_at_conviction.as_str(),
+            r.age_at_first_sanction.as_str(),
+            r.previous_sanctions.as_str(),
+            r.offence.as_str(),
+        ]);
+    }
     if let crate::spec::Comparator::Matched(m) = &spec.comparator {
         extra.extend(m.covariates.iter().map(|c| c.column.as_str()));
         extra.extend(m.exact.iter().map(String::as_str));

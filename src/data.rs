@@ -83,6 +83,9 @@ pub struct LoadedInput {
     pub frame: DataFrame,
     /// Number of data rows.
     rows: usize,
+    /// The whole file as text, for small documents read by our own parsers (risk models
+    /// and their offence maps).
+    pub text: Option<String>,
 }
 
 impl LoadedInput {
@@ -173,6 +176,7 @@ fn format_name(f: InputFormat) -> &'static str {
     match f {
         InputFormat::Csv => "CSV",
         InputFormat::Parquet => "Parquet",
+        InputFormat::Toml => "TOML",
     }
 }
 
@@ -341,6 +345,7 @@ pub fn load(
         });
     }
     let header = match input.format {
+        InputFormat::Toml => return load_document(input),
         InputFormat::Csv => csv_header(&path)?,
         InputFormat::Parquet => {
             let file = File::open(&path).map_err(io)?;
@@ -419,6 +424,7 @@ pub fn load(
     })?;
     frame.rechunk_mut();
     Ok(LoadedInput {
+        text: None,
         rows: frame.height(),
         name: input.name.clone(),
         path,
@@ -432,6 +438,7 @@ pub fn load(
 
 fn read_frame(format: InputFormat, path: &Path, columns: &[&str]) -> PolarsResult<DataFrame> {
     match format {
+        InputFormat::Toml => Ok(DataFrame::empty()),
         InputFormat::Csv => {
             let names: Arc<[PlSmallStr]> = columns.iter().map(|c| PlSmallStr::from(*c)).collect();
             CsvReadOptions::default()
@@ -457,6 +464,59 @@ fn read_frame(format: InputFormat, path: &Path, columns: &[&str]) -> PolarsResul
     }
 }
 
+/// Reads a small document whole (a risk model, an offence map): hashed, checked against
+/// its pin and for UTF-8, kept as text for its own parser.
+pub fn load_document(input: &InputSpec) -> Result<LoadedInput, DataError> {
+    let path = input.path.clone();
+    let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let digest = Sha256Digest::of_bytes(&bytes);
+    if let Some(expected) = input.sha256 {
+        if expected != digest {
+            return Err(DataError::DigestMismatch {
+                path,
+                input: input.name.clone(),
+                expected,
+                actual: digest,
+            });
+        }
+    }
+    let size = bytes.len() as u64;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let row = e.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        DataError::NotUtf8 {
+            path: path.clone(),
+            row,
+            offset: offset as u64,
+        }
+    })?;
+    let header = match input.format {
+        InputFormat::Csv => split_csv_line(text.lines().next().unwrap_or("")),
+        _ => Vec::new(),
+    };
+    let rows = match input.format {
+        InputFormat::Csv => text.lines().count().saturating_sub(1),
+        _ => 0,
+    };
+    Ok(LoadedInput {
+        name: input.name.clone(),
+        path,
+        format: input.format,
+        sha256: digest,
+        bytes: size,
+        header,
+        frame: DataFrame::empty(),
+        rows,
+        text: Some(text),
+    })
+}
+
 /// Hashes a file without parsing it (used by `check`, the bundle and replay).
 pub fn hash_file(path: &Path) -> Result<(Sha256Digest, u64), DataError> {
     Sha256Digest::of_file(path).map_err(|source| DataError::Io {
@@ -468,6 +528,7 @@ pub fn hash_file(path: &Path) -> Result<(Sha256Digest, u64), DataError> {
 /// Checks that an input exists, is readable and has the columns named; does not parse rows.
 pub fn check_columns(input: &InputSpec, columns: &[(String, String)]) -> Result<(), DataError> {
     let header = match input.format {
+        InputFormat::Toml => return Ok(()),
         InputFormat::Csv => csv_header(&input.path)?,
         InputFormat::Parquet => {
             let file = File::open(&input.path).map_err(|source| DataError::Io {

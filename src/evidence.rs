@@ -66,6 +66,8 @@ struct Results<'a> {
     comparator: ComparatorOut,
     #[serde(skip_serializing_if = "Option::is_none")]
     matching: Option<MatchingOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk: Option<RiskOut>,
     evaluations: Vec<EvaluationOut>,
     payment: PaymentOut,
     findings: Vec<FindingOut>,
@@ -170,6 +172,103 @@ struct ModelOut {
     iterations: u32,
     log_likelihood: String,
     rows: usize,
+}
+
+#[derive(Serialize)]
+struct RiskOut {
+    model: String,
+    model_version: String,
+    female_juvenile_sign: &'static str,
+    horizon_years: u8,
+    scored: u64,
+    unscored: BTreeMap<String, u64>,
+    scopes: Vec<PredictedScopeOut>,
+}
+
+#[derive(Serialize)]
+struct PredictedScopeOut {
+    scope: String,
+    people: u64,
+    unscored: u64,
+    reoffenders: u64,
+    predicted: Value,
+    actual: Value,
+    /// predicted − actual: reoffending avoided against the prediction.
+    improvement: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inference: Option<InferenceOut>,
+}
+
+fn risk_out(audit: &Audit) -> Option<RiskOut> {
+    let r = audit.risk.as_ref()?;
+    let mut unscored = BTreeMap::new();
+    for p in &r.people {
+        if let Some(code) = &p.unscored {
+            *unscored.entry(code.clone()).or_insert(0) += 1;
+        }
+    }
+    Some(RiskOut {
+        model: r.model_name.clone(),
+        model_version: r.model_version.clone(),
+        female_juvenile_sign: r.female_juvenile_sign,
+        horizon_years: r.horizon_years,
+        scored: r.people.iter().filter(|p| p.micro.is_some()).count() as u64,
+        unscored,
+        scopes: audit
+            .predicted_scopes
+            .iter()
+            .map(|s| PredictedScopeOut {
+                scope: s.scope.clone(),
+                people: s.people,
+                unscored: s.unscored,
+                reoffenders: s.reoffenders,
+                predicted: s.predicted.into(),
+                actual: s.actual.into(),
+                improvement: s.predicted.minus(s.actual).into(),
+                inference: s.inference.as_ref().map(inference_out),
+            })
+            .collect(),
+    })
+}
+
+/// tables/risk.csv: each cohort member's risk-model inputs and score, or why they have none.
+pub fn write_risk_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let Some(r) = &audit.risk else {
+        return Ok(());
+    };
+    let mut out = String::from("period,person_id,row,sex,age,total_sanctions,age_at_conviction,age_at_first_sanction,offence_category,copas,y,p1,p2,probability_used,unscored_reason\n");
+    for (m, p) in audit.cohort.members.iter().zip(&r.people) {
+        let period = &audit.cohort.groups[m.group].period.name;
+        let (sex, age, total, conv, first, cat) = match &p.inputs {
+            Some(i) => (
+                i.sex.as_str().to_string(),
+                i.age_at_follow_up_start.to_string(),
+                i.total_sanctions.to_string(),
+                i.age_at_current_conviction.to_string(),
+                i.age_at_first_sanction.to_string(),
+                i.offence_category.clone(),
+            ),
+            None => Default::default(),
+        };
+        let (copas, y, p1, p2) = match &p.score {
+            Some(s) => (s.copas_fixed(6), s.y_fixed(6), s.p1_fixed(6), s.p2_fixed(6)),
+            None => Default::default(),
+        };
+        let used = p
+            .micro
+            .and_then(|u| Ratio::new(u, crate::predicted::MICRO))
+            .map(|r| r.to_fixed(6))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{sex},{age},{total},{conv},{first},{},{copas},{y},{p1},{p2},{used},{}\n",
+            csv_field(period),
+            csv_field(audit.cohort.person_id(m)),
+            m.person + 1,
+            csv_field(&cat),
+            p.unscored.as_deref().unwrap_or("")
+        ));
+    }
+    w.write_all(out.as_bytes())
 }
 
 /// Floats reach the evidence only as fixed-precision strings.
@@ -485,6 +584,17 @@ fn findings(audit: &Audit) -> Vec<FindingOut> {
             });
         }
     }
+    if let Some(r) = &audit.risk {
+        let n = r.people.iter().filter(|p| p.unscored.is_some()).count();
+        if n > 0 {
+            f.push(FindingOut {
+                code: "risk-unscored",
+                message: format!(
+                    "{n} cohort members could not be scored by the risk model and are left out of the predicted-versus-actual comparison (tables/risk.csv gives each reason)"
+                ),
+            });
+        }
+    }
     for e in &audit.evaluations {
         if e.significant == Some(false) {
             f.push(FindingOut {
@@ -674,6 +784,7 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
         cohort: cohort_summary(spec, &audit.cohort),
         pool: audit.pool_cohort.as_ref().map(|p| cohort_summary(spec, p)),
         matching: matching_out(audit),
+        risk: risk_out(audit),
         findings: findings(audit),
         convictions: ConvictionSummary {
             rows: audit.outcomes.rows_total,
@@ -746,6 +857,14 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
                 value_as_written: None,
                 source: None,
                 period: Some(period.name.clone()),
+            },
+            Comparator::Predicted => ComparatorOut {
+                kind: "predicted",
+                measure: o.measure,
+                value: audit.comparator.into(),
+                value_as_written: None,
+                source: Some("mean risk-model probability of the scored cohort members of the first evaluation; see risk.scopes for each".into()),
+                period: None,
             },
             Comparator::Matched(_) => ComparatorOut {
                 kind: "matched",
@@ -1100,6 +1219,9 @@ pub fn evidence_files(audit: &Audit) -> Vec<&'static str> {
             "tables/propensity.csv",
         ]);
     }
+    if audit.risk.is_some() {
+        v.push("tables/risk.csv");
+    }
     v.sort_unstable();
     v
 }
@@ -1118,6 +1240,7 @@ pub fn write_evidence(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::
         "tables/propensity.csv" => write_propensity_csv(audit, w),
         "tables/matches.csv" => write_matches_csv(audit, w),
         "tables/balance.csv" => write_balance_csv(audit, w),
+        "tables/risk.csv" => write_risk_csv(audit, w),
         other => Err(std::io::Error::other(format!("no evidence file {other}"))),
     }
 }

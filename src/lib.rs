@@ -25,6 +25,7 @@ pub mod measures;
 pub mod outcomes;
 pub mod par;
 pub mod pipeline;
+pub mod predicted;
 pub mod risk;
 pub mod spec;
 pub mod stats;

@@ -23,6 +23,8 @@ pub enum AuditError {
     Decision(#[from] DecisionError),
     #[error(transparent)]
     Compare(#[from] CompareError),
+    #[error(transparent)]
+    Predicted(#[from] crate::predicted::PredictedError),
     #[error("{path}: cohort period {period:?} has no eligible people ({rows} rows of the input fall in it)\n    help: check the period dates, the index-date column and the exclusion rules")]
     EmptyGroup {
         path: std::path::PathBuf,
@@ -36,6 +38,8 @@ pub struct Inputs {
     pub people: LoadedInput,
     pub convictions: LoadedInput,
     pub pool: Option<LoadedInput>,
+    pub risk_model: Option<LoadedInput>,
+    pub offence_categories: Option<LoadedInput>,
 }
 
 impl Inputs {
@@ -43,6 +47,8 @@ impl Inputs {
     pub fn all(&self) -> Vec<&LoadedInput> {
         let mut v = vec![&self.people, &self.convictions];
         v.extend(self.pool.as_ref());
+        v.extend(self.risk_model.as_ref());
+        v.extend(self.offence_categories.as_ref());
         v
     }
 }
@@ -66,7 +72,12 @@ pub struct Audit {
     pub people: LoadedInput,
     pub convictions: LoadedInput,
     pub pool: Option<LoadedInput>,
+    pub risk_model: Option<LoadedInput>,
+    pub offence_categories: Option<LoadedInput>,
     pub cohort: CohortResult,
+    /// Risk scores of the cohort's members (predicted comparisons).
+    pub risk: Option<crate::predicted::RiskScores>,
+    pub predicted_scopes: Vec<crate::predicted::PredictedScope>,
     /// Eligible comparison pool (matched comparisons only).
     pub pool_cohort: Option<CohortResult>,
     /// Outcomes of the cohort's members, then of the pool's eligible members.
@@ -113,6 +124,8 @@ impl Audit {
     pub fn inputs(&self) -> Vec<&LoadedInput> {
         let mut v = vec![&self.people, &self.convictions];
         v.extend(self.pool.as_ref());
+        v.extend(self.risk_model.as_ref());
+        v.extend(self.offence_categories.as_ref());
         v
     }
 }
@@ -185,11 +198,21 @@ pub fn load_inputs(
         &outcomes::conviction_columns(spec),
         true,
     )?;
+    let document = |input: &Option<InputSpec>| -> Result<Option<LoadedInput>, DataError> {
+        input
+            .as_ref()
+            .map(|i| data::load_document(&with_path(i)))
+            .transpose()
+    };
+    let risk_model = document(&spec.risk_model)?;
+    let offence_categories = document(&spec.offence_categories)?;
     tracing::info!(rss_mb = resident_mb(), peak_mb = peak_mb(), "inputs read");
     Ok(Inputs {
         people,
         convictions,
         pool,
+        risk_model,
+        offence_categories,
     })
 }
 
@@ -199,6 +222,8 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         mut people,
         mut convictions,
         mut pool,
+        risk_model,
+        offence_categories,
     } = inputs;
     tracing::info!(rows = people.rows(), "building cohort");
     let cohort = cohort::build(&spec, &people)?;
@@ -233,6 +258,13 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
                 pool_cohort,
             )?)
         }
+        _ => None,
+    };
+
+    let risk = match (&spec.risk, &risk_model, &offence_categories) {
+        (Some(r), Some(model), Some(map)) => Some(crate::predicted::score_cohort(
+            &spec, r, model, map, &people, &cohort,
+        )?),
         _ => None,
     };
 
@@ -303,6 +335,7 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
 
     let mut evaluations = Vec::new();
     let mut matched_scopes = Vec::new();
+    let mut predicted_scopes = Vec::new();
     let mut headline_comparator = None;
     for (scope, group, min) in scopes {
         let period_name = group.map(|g| cohort.groups[g].period.name.clone());
@@ -379,6 +412,28 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
                         "a matched comparison needs the pool input".into(),
                     )))
                 }
+                (Comparator::Predicted, _, _) => {
+                    let scores = risk.as_ref().ok_or_else(|| {
+                        CompareError::Inference("a predicted comparison needs risk scores".into())
+                    })?;
+                    let ps = crate::predicted::compare_scope(
+                        &spec,
+                        &scope,
+                        scores,
+                        &cohort,
+                        cohort_outcomes,
+                        in_cohort_scope,
+                    )
+                    .ok_or_else(|| undefined(&scope, 0, 0))?;
+                    let t = Totals {
+                        people: ps.people,
+                        reoffenders: ps.reoffenders,
+                        ..Totals::default()
+                    };
+                    let (value, inference) = (ps.predicted, ps.inference.clone());
+                    predicted_scopes.push(ps);
+                    (t, value, inference)
+                }
             };
         let treated = treated_totals
             .measure(o.measure, o.unit)
@@ -413,7 +468,11 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         people,
         convictions,
         pool,
+        risk_model,
+        offence_categories,
         cohort,
+        risk,
+        predicted_scopes,
         pool_cohort,
         outcomes,
         totals,

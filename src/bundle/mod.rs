@@ -143,7 +143,7 @@ pub fn datapackage_json(contract_id: &str, inputs: &[&LoadedInput]) -> Vec<u8> {
                     } else {
                         "application/vnd.apache.parquet"
                     },
-                    encoding: csv.then_some("utf-8"),
+                    encoding: (i.format != InputFormat::Parquet).then_some("utf-8"),
                     bytes: i.bytes,
                     hash: format!("sha256:{}", i.sha256.to_hex()),
                     schema: csv.then(|| TableSchema {

@@ -97,6 +97,12 @@ pub struct AuditSpec {
     pub comparator: Comparator,
     /// The national comparison pool (matched comparisons only).
     pub pool: Option<InputSpec>,
+    /// How the risk model scores people, if the spec uses one.
+    pub risk: Option<RiskSpec>,
+    /// The risk model's coefficient file (TOML).
+    pub risk_model: Option<InputSpec>,
+    /// Data offence codes → model offence categories (CSV).
+    pub offence_categories: Option<InputSpec>,
     pub inference: Option<Inference>,
     pub threshold: Threshold,
     pub payment: Payment,
@@ -249,6 +255,8 @@ pub enum Comparator {
     Historical { period: Period },
     /// A comparison group matched on the propensity score from the pool input.
     Matched(Matched),
+    /// The cohort's own predicted rate: the mean risk-model probability of its members.
+    Predicted,
 }
 
 /// `[threshold]`, checked.
@@ -259,6 +267,21 @@ pub struct Threshold {
     pub pooled: Option<Ratio>,
     /// The difference must also be statistically significant.
     pub require_significance: bool,
+}
+
+/// `[risk]`, checked: the people columns the model reads.
+#[derive(Debug, Clone)]
+pub struct RiskSpec {
+    /// 1 or 2: which probability is used.
+    pub horizon_years: u8,
+    pub sex: String,
+    pub age: String,
+    pub age_at_conviction: String,
+    pub age_at_first_sanction: String,
+    pub previous_sanctions: String,
+    pub offence: String,
+    pub male: Vec<String>,
+    pub female: Vec<String>,
 }
 
 /// `[inference]`, checked.
@@ -570,20 +593,37 @@ impl AuditSpec {
         let mut people = None;
         let mut convictions = None;
         let mut pool = None;
+        let mut risk_model = None;
+        let mut offence_categories = None;
         for (name, input) in &raw.inputs {
-            let (slot, canon) = match name.as_str() {
-                "people" => (&mut people, PEOPLE_COLUMNS),
-                "convictions" => (&mut convictions, CONVICTION_COLUMNS),
-                "pool" => (&mut pool, PEOPLE_COLUMNS),
+            let (slot, canon, format) = match name.as_str() {
+                "people" => (&mut people, PEOPLE_COLUMNS, None),
+                "convictions" => (&mut convictions, CONVICTION_COLUMNS, None),
+                "pool" => (&mut pool, PEOPLE_COLUMNS, None),
+                "risk_model" => (&mut risk_model, &[][..], Some(InputFormat::Toml)),
+                "offence_categories" => (&mut offence_categories, &[][..], Some(InputFormat::Csv)),
                 other => {
                     p.at(
                         input.path.span(),
                         format!("unknown input {other:?}"),
-                        Some("known inputs are: people, convictions, pool"),
+                        Some("known inputs are: people, convictions, pool, risk_model, offence_categories"),
                     );
                     continue;
                 }
             };
+            match format {
+                Some(f) if input.format != f => p.at(
+                    input.path.span(),
+                    format!("inputs.{name} must have format = \"{}\"", f.extension()),
+                    Some("a risk model is a TOML file; its offence categories a CSV file"),
+                ),
+                None if input.format == InputFormat::Toml => p.at(
+                    input.path.span(),
+                    format!("inputs.{name} is a table: its format is csv or parquet"),
+                    None,
+                ),
+                _ => {}
+            }
             let sha256 = input
                 .sha256
                 .as_ref()
@@ -606,6 +646,17 @@ impl AuditSpec {
                 .flatten()
                 .map(|c| c.get_ref().column.as_str())
                 .chain(raw.comparator.exact.iter().flatten().map(String::as_str));
+            let risk_columns = raw.risk.iter().flat_map(|r| {
+                let c = &r.columns;
+                [
+                    c.sex.as_str(),
+                    c.age.as_str(),
+                    c.age_at_conviction.as_str(),
+                    c.age_at_first_sanction.as_str(),
+                    c.previous_sanctions.as_str(),
+                    c.offence.as_str(),
+                ]
+            });
             let rule_columns: Vec<&str> = match name.as_str() {
                 "people" | "pool" => raw
                     .cohort
@@ -614,6 +665,7 @@ impl AuditSpec {
                     .chain(&raw.cohort.exclude)
                     .map(|r| r.get_ref().column.as_str())
                     .chain(covariate_columns)
+                    .chain(risk_columns)
                     .collect(),
                 _ => raw
                     .outcome
@@ -811,6 +863,28 @@ impl AuditSpec {
                 })
             }
             ComparatorKind::Matched => check_matched(&mut p, rc, pool.is_some()),
+            ComparatorKind::Predicted => {
+                for (field, span) in [
+                    ("value", rc.value.as_ref().map(|v| v.span())),
+                    ("source", rc.source.as_ref().map(|v| v.span())),
+                    ("period", rc.period.as_ref().map(|v| v.name.span())),
+                ] {
+                    if let Some(span) = span {
+                        p.at(
+                            span,
+                            format!("comparator.{field} is not used by kind \"predicted\""),
+                            Some("the predicted rate comes from the risk model"),
+                        );
+                    }
+                }
+                if raw.risk.is_none() {
+                    p.nowhere("comparator kind \"predicted\" needs a [risk] section and the inputs risk_model and offence_categories", Some("see docs/spec.md, [risk]"));
+                }
+                if o.measure != Measure::Binary {
+                    p.nowhere("comparator kind \"predicted\" compares a binary rate with a predicted probability", Some("set outcome.measure = \"binary\""));
+                }
+                Some(Comparator::Predicted)
+            }
             ComparatorKind::Historical => {
                 for (field, span) in [
                     ("value", rc.value.as_ref().map(|v| v.span())),
@@ -862,8 +936,11 @@ impl AuditSpec {
 
         // [inference]
         let inference = raw.inference.as_ref().and_then(|ri| {
-            if rc.kind != ComparatorKind::Matched {
-                p.at(ri.confidence.span(), "[inference] applies to matched comparisons in this version", Some("remove [inference], or use kind = \"matched\""));
+            if !matches!(rc.kind, ComparatorKind::Matched | ComparatorKind::Predicted) {
+                p.at(ri.confidence.span(), "[inference] applies to matched and predicted comparisons in this version", Some("remove [inference], or use kind = \"matched\" or \"predicted\""));
+            }
+            if rc.kind == ComparatorKind::Predicted && ri.method != InferenceMethod::Welch {
+                p.at(ri.confidence.span(), "a predicted comparison has an analytic interval: use method = \"welch\"", None);
             }
             let confidence = p.decimal(&ri.confidence, "inference.confidence")?;
             if confidence <= Ratio::ZERO || confidence >= Ratio::from_int(1) {
@@ -926,6 +1003,51 @@ impl AuditSpec {
                 pool_raw.path.span(),
                 "inputs.pool is only used by comparator kind \"matched\"",
                 Some("remove [inputs.pool], or use kind = \"matched\""),
+            );
+        }
+
+        // [risk]
+        let risk = raw.risk.as_ref().and_then(|r| {
+            if risk_model.is_none() || offence_categories.is_none() {
+                p.at(
+                    r.horizon_years.span(),
+                    "[risk] needs the inputs risk_model (TOML) and offence_categories (CSV)",
+                    Some("[inputs.risk_model] path = \"models/ogrs3.toml\", format = \"toml\""),
+                );
+            }
+            let h = *r.horizon_years.get_ref();
+            if h != 1 && h != 2 {
+                p.at(
+                    r.horizon_years.span(),
+                    format!("risk.horizon_years is {h}; OGRS gives 1- and 2-year probabilities"),
+                    Some("horizon_years = 1"),
+                );
+                return None;
+            }
+            if r.sex_codes.male.is_empty() || r.sex_codes.female.is_empty() {
+                p.at(
+                    r.horizon_years.span(),
+                    "risk.sex_codes needs values for both male and female",
+                    None,
+                );
+            }
+            let c = &r.columns;
+            Some(RiskSpec {
+                horizon_years: h as u8,
+                sex: c.sex.clone(),
+                age: c.age.clone(),
+                age_at_conviction: c.age_at_conviction.clone(),
+                age_at_first_sanction: c.age_at_first_sanction.clone(),
+                previous_sanctions: c.previous_sanctions.clone(),
+                offence: c.offence.clone(),
+                male: r.sex_codes.male.clone(),
+                female: r.sex_codes.female.clone(),
+            })
+        });
+        if (risk_model.is_some() || offence_categories.is_some()) && raw.risk.is_none() {
+            p.nowhere(
+                "the inputs risk_model and offence_categories need a [risk] section",
+                Some("say which people columns the model reads"),
             );
         }
 
@@ -1141,6 +1263,9 @@ impl AuditSpec {
             },
             inference,
             pool,
+            risk,
+            risk_model,
+            offence_categories,
             payment: Payment {
                 currency,
                 basis: pay.basis,
@@ -1164,10 +1289,13 @@ impl AuditSpec {
         v
     }
 
-    /// Every input: people, convictions, then the pool if there is one.
+    /// Every input: people, convictions, then the pool, risk model and offence
+    /// categories when the spec has them.
     pub fn inputs(&self) -> Vec<&InputSpec> {
         let mut v = vec![&self.people, &self.convictions];
         v.extend(self.pool.as_ref());
+        v.extend(self.risk_model.as_ref());
+        v.extend(self.offence_categories.as_ref());
         v
     }
 }

@@ -31,9 +31,12 @@ pub struct RawSpec {
     pub outcome: RawOutcome,
     /// What the cohort's measure is compared with.
     pub comparator: RawComparator,
-    /// Confidence intervals and significance (matched comparisons).
+    /// Confidence intervals and significance (matched and predicted comparisons).
     #[serde(default)]
     pub inference: Option<RawInference>,
+    /// The risk model that scores each person (predicted comparisons).
+    #[serde(default)]
+    pub risk: Option<RawRisk>,
     /// How far the measure must fall for the target to be met.
     pub threshold: RawThreshold,
     /// What is owed when the target is met or missed.
@@ -105,6 +108,8 @@ pub struct RawInput {
 pub enum InputFormat {
     Csv,
     Parquet,
+    /// A TOML document (risk-model coefficient files).
+    Toml,
 }
 
 impl InputFormat {
@@ -113,6 +118,7 @@ impl InputFormat {
         match self {
             InputFormat::Csv => "csv",
             InputFormat::Parquet => "parquet",
+            InputFormat::Toml => "toml",
         }
     }
 }
@@ -376,6 +382,8 @@ pub enum ComparatorKind {
     FixedBaseline,
     Historical,
     Matched,
+    /// The cohort's own predicted rate: the mean risk-model probability of its members.
+    Predicted,
 }
 
 /// `[inference]`: uncertainty of a matched comparison.
@@ -397,6 +405,44 @@ pub struct RawInference {
     /// n·p ≥ 10 and at least 30 treated people.
     #[serde(default)]
     pub jdl_rule: bool,
+}
+
+/// `[risk]`: how a risk model (inputs `risk_model` and `offence_categories`) scores people.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRisk {
+    /// Which probability is used: 1 (one-year) or 2 (two-year).
+    #[schemars(with = "i64")]
+    pub horizon_years: Spanned<i64>,
+    /// Columns of the people input holding the model's inputs.
+    pub columns: RawRiskColumns,
+    /// Values of the sex column: `{ male = ["M"], female = ["F"] }`.
+    pub sex_codes: RawSexCodes,
+}
+
+/// People columns the risk model reads.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRiskColumns {
+    pub sex: String,
+    /// Age in whole years at the start of follow-up (the index date).
+    pub age: String,
+    /// Age in whole years at the current conviction.
+    pub age_at_conviction: String,
+    /// Age in whole years at the first sanction.
+    pub age_at_first_sanction: String,
+    /// Number of sanctions before the current one (the model adds the current one).
+    pub previous_sanctions: String,
+    /// Current offence code, mapped to a category by the `offence_categories` input.
+    pub offence: String,
+}
+
+/// Values of the sex column.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSexCodes {
+    pub male: Vec<String>,
+    pub female: Vec<String>,
 }
 
 /// Inference methods.
