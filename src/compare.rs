@@ -344,6 +344,21 @@ pub fn match_pool(
         },
     )
     .map_err(|e| CompareError::Match(e.to_string()))?;
+    if matching.pairs.is_empty() {
+        return Err(CompareError::Match(format!(
+            "no cohort member has a comparison: {} of {} have none ({}); check the exact-matching columns, the caliper and the pool's periods",
+            matching.unmatched.len(),
+            treated.len(),
+            matching
+                .unmatched
+                .iter()
+                .map(|u| crate::evidence::unmatched_code(&u.reason))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let denominator = matching.weight_denominator;
     let mut weights = vec![0u64; pool_cohort.members.len()];
     for (idx, w) in &matching.control_weights {
@@ -534,6 +549,7 @@ pub fn inference(
     pool_cohort: &CohortResult,
     pool_outcomes: &[PersonOutcome],
     in_scope: impl Fn(usize) -> bool + Copy,
+    in_pool_scope: impl Fn(usize) -> bool + Copy,
     treated_rate: f64,
 ) -> Result<InferenceResult, CompareError> {
     let inf = spec
@@ -558,7 +574,7 @@ pub fn inference(
     let mut weights = Vec::new();
     for (k, (member, outcome)) in pool_cohort.members.iter().zip(pool_outcomes).enumerate() {
         let w = analysis.weights[k];
-        if w > 0 && in_scope(member.group) {
+        if w > 0 && in_pool_scope(member.group) {
             if let Some(v) = person_value(o.measure, o.unit, outcome, member.index_date) {
                 comparison.push(v);
                 weights.push(w as f64 / analysis.denominator as f64);

@@ -276,6 +276,16 @@ pub fn float(x: f64) -> String {
     format!("{x:.9}")
 }
 
+/// A standardised mean difference; ±`f64::MAX` stands for a covariate that is constant
+/// within each group but differs between them.
+fn smd(x: f64) -> String {
+    if x.abs() == f64::MAX {
+        "constant-within-groups".into()
+    } else {
+        float(x)
+    }
+}
+
 #[derive(Serialize)]
 struct SpecRef {
     path: &'static str,
@@ -574,11 +584,20 @@ fn findings(audit: &Audit) -> Vec<FindingOut> {
                 ),
             });
         }
+        if !m.matching.partial.is_empty() {
+            f.push(FindingOut {
+                code: "treated-partially-matched",
+                message: format!(
+                    "cohort members with fewer comparisons than the ratio asks for: {} (their comparisons carry more weight each)",
+                    m.matching.partial.len()
+                ),
+            });
+        }
         if !m.matching.unmatched.is_empty() {
             f.push(FindingOut {
                 code: "treated-unmatched",
                 message: format!(
-                    "{} cohort members have no match and are left out of the comparison (tables/matches.csv lists them)",
+                    "cohort members without a match: {} (left out of the comparison; tables/matches.csv lists them)",
                     m.matching.unmatched.len()
                 ),
             });
@@ -674,10 +693,10 @@ fn matching_out(audit: &Audit) -> Option<MatchingOut> {
                 term: b.term.clone(),
                 treated_mean: float(b.treated_mean),
                 pool_mean: float(b.pool_mean),
-                smd_before: float(b.smd_before),
+                smd_before: smd(b.smd_before),
                 variance_ratio_before: b.variance_ratio_before.map(float),
                 comparison_mean: float(b.comparison_mean),
-                smd_after: float(b.smd_after),
+                smd_after: smd(b.smd_after),
                 variance_ratio_after: b.variance_ratio_after.map(float),
                 within_limit: b.within_limit,
             })
@@ -1101,7 +1120,7 @@ pub fn write_propensity_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result
         out.push(b',');
         out.extend_from_slice(float(logit).as_bytes());
         out.push(b',');
-        out.extend_from_slice(float(1.0 / (1.0 + (-logit).exp())).as_bytes());
+        out.extend_from_slice(float(crate::stats::logistic(logit)).as_bytes());
         out.extend_from_slice(if matched { b",1\n" } else { b",0\n" });
     };
     for (k, member) in audit.cohort.members.iter().enumerate() {
@@ -1190,10 +1209,10 @@ pub fn write_balance_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()
             csv_field(&b.term),
             float(b.treated_mean),
             float(b.pool_mean),
-            float(b.smd_before),
+            smd(b.smd_before),
             vr(b.variance_ratio_before),
             float(b.comparison_mean),
-            float(b.smd_after),
+            smd(b.smd_after),
             vr(b.variance_ratio_after),
             b.within_limit
         ));

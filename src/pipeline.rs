@@ -395,9 +395,9 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
                         pc,
                         pool_outcomes,
                         in_cohort_scope,
+                        in_pool_scope,
                         rate,
                     )?;
-                    // The inference's scope must select the same pool periods as the totals.
                     matched_scopes.push(MatchedScope {
                         scope: scope.clone(),
                         treated,

@@ -223,7 +223,7 @@ impl LogitFit {
 }
 
 /// The logistic function, evaluated without overflow.
-fn logistic(eta: f64) -> f64 {
+pub fn logistic(eta: f64) -> f64 {
     if eta >= 0.0 {
         1.0 / (1.0 + (-eta).exp())
     } else {
@@ -1220,13 +1220,13 @@ pub fn jdl_significant(p_value: f64, alpha: f64, treated_n: usize, rate: f64) ->
     let probability = |v: f64| (0.0..=1.0).contains(&v);
     if !(probability(p_value) && probability(alpha) && p_value <= alpha) {
         failed.push(JdlCondition::PValue);
-        reasons.push(format!("p-value {p_value} is above α = {alpha}"));
+        reasons.push(format!("p-value {p_value:.6} is above α = {alpha:.6}"));
     }
     let expected = treated_n as f64 * rate;
     if !(probability(rate) && expected >= 10.0 * (1.0 - EXPECTED_EVENTS_SLACK)) {
         failed.push(JdlCondition::ExpectedEvents);
         reasons.push(format!(
-            "n·p = {treated_n} × {rate} = {expected} is below 10"
+            "n·p = {treated_n} × {rate:.6} = {expected:.6} is below 10"
         ));
     }
     if treated_n < 30 {
@@ -2445,7 +2445,7 @@ mod tests {
         let v = jdl_significant(0.01, 0.05, 40, 0.2);
         assert_eq!(v.failed, [JdlCondition::ExpectedEvents]);
         let note = v.note.unwrap();
-        assert!(note.contains("n·p = 40 × 0.2 = 8 is below 10"), "{note}");
+        assert!(note.contains("n·p = 40 × 0.200000 = 8.000000 is below 10"), "{note}");
 
         // 25 people, however strong the effect.
         let v = jdl_significant(0.001, 0.05, 25, 0.6);

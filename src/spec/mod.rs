@@ -1413,6 +1413,19 @@ fn check_matched(p: &mut Problems, rc: &raw::RawComparator, has_pool: bool) -> O
             r
         }
     };
+    let mut exact_seen = BTreeSet::new();
+    for e in rc.exact.iter().flatten() {
+        if e.trim().is_empty() {
+            p.nowhere("comparator.exact names an empty column", None);
+        } else if !exact_seen.insert(e.as_str()) {
+            p.nowhere(format!("comparator.exact lists {e:?} twice"), None);
+        } else if covariates.iter().any(|c| c.column == *e) {
+            p.nowhere(
+                format!("column {e:?} is both a covariate and an exact-matching column"),
+                Some("match exactly on it, or model it, not both"),
+            );
+        }
+    }
     let max_iterations = rc.max_iterations.unwrap_or(50);
     if max_iterations == 0 {
         p.nowhere("comparator.max_iterations is 0", Some("the default is 50"));
