@@ -2445,7 +2445,10 @@ mod tests {
         let v = jdl_significant(0.01, 0.05, 40, 0.2);
         assert_eq!(v.failed, [JdlCondition::ExpectedEvents]);
         let note = v.note.unwrap();
-        assert!(note.contains("n·p = 40 × 0.200000 = 8.000000 is below 10"), "{note}");
+        assert!(
+            note.contains("n·p = 40 × 0.200000 = 8.000000 is below 10"),
+            "{note}"
+        );
 
         // 25 people, however strong the effect.
         let v = jdl_significant(0.001, 0.05, 25, 0.6);
