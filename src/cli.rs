@@ -397,6 +397,9 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
         Comparator::Predicted => {
             "the cohort's own predicted rate: mean risk-model probability".to_string()
         }
+        Comparator::None => {
+            "none: each person who does not reoffend earns a payment set by their risk".to_string()
+        }
         Comparator::Matched(m) => format!(
             "matched comparison group, 1:{} {} replacement{}",
             m.ratio,
@@ -406,10 +409,14 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
                 .unwrap_or_default()
         ),
     };
-    s += &format!(
-        "  comparator  {} ({comparator})\n",
-        percent_or_value(o.measure, audit.comparator)
-    );
+    if matches!(spec.comparator, Comparator::None) {
+        s += &format!("  comparator  {comparator}\n");
+    } else {
+        s += &format!(
+            "  comparator  {} ({comparator})\n",
+            percent_or_value(o.measure, audit.comparator)
+        );
+    }
     for e in &audit.evaluations {
         // The counts shown are the ones the rate was computed from: for a matched
         // comparison, the cohort members who were matched.

@@ -180,6 +180,15 @@ pub fn pay(payment: &Payment, evaluations: &[Evaluation]) -> Vec<PaymentLine> {
                 };
             }
             match &payment.mechanism {
+                // Paid person by person (see `crate::predicted::individual_payments`).
+                Mechanism::PerPerson { .. } => PaymentLine {
+                    scope: e.scope.clone(),
+                    met: true,
+                    units: None,
+                    uncapped_minor: None,
+                    amount_minor: 0,
+                    explanation: "paid person by person".into(),
+                },
                 // Paid in advance and repaid on a miss: meeting the target moves no money.
                 Mechanism::AtRisk { amount_minor } if payment.on_miss != MissRule::Nothing => {
                     PaymentLine {

@@ -271,6 +271,30 @@ pub fn write_risk_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
     w.write_all(out.as_bytes())
 }
 
+/// tables/payments.csv: each cohort member's payment under a per-person mechanism.
+pub fn write_payments_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut out =
+        String::from("period,person_id,row,reoffended,probability,uncapped_minor,paid_minor\n");
+    for p in &audit.individual {
+        let m = &audit.cohort.members[p.member];
+        let probability = p
+            .micro
+            .and_then(|u| Ratio::new(u, crate::predicted::MICRO))
+            .map(|r| r.to_fixed(6))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{probability},{},{}\n",
+            csv_field(&audit.cohort.groups[m.group].period.name),
+            csv_field(audit.cohort.person_id(m)),
+            m.person + 1,
+            u8::from(p.reoffended),
+            p.uncapped_minor,
+            p.paid_minor
+        ));
+    }
+    w.write_all(out.as_bytes())
+}
+
 /// Floats reach the evidence only as fixed-precision strings.
 pub fn float(x: f64) -> String {
     format!("{x:.9}")
@@ -493,9 +517,12 @@ fn evaluation_out(e: &Evaluation) -> EvaluationOut {
     }
 }
 
-/// Overall verdict code: `threshold-met` when every evaluation is met.
+/// Overall verdict code: `threshold-met` when every evaluation is met; `paid-per-person`
+/// when there is no threshold (each person is paid on their own outcome).
 pub fn verdict_code(audit: &Audit) -> &'static str {
-    if audit.all_met() {
+    if audit.evaluations.is_empty() {
+        "paid-per-person"
+    } else if audit.all_met() {
         crate::decision::THRESHOLD_MET
     } else {
         crate::decision::THRESHOLD_NOT_MET
@@ -885,6 +912,14 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
                 source: Some("mean risk-model probability of the scored cohort members of the first evaluation; see risk.scopes for each".into()),
                 period: None,
             },
+            Comparator::None => ComparatorOut {
+                kind: "none",
+                measure: o.measure,
+                value: audit.comparator.into(),
+                value_as_written: None,
+                source: Some("no comparator: each person is paid on their own outcome".into()),
+                period: None,
+            },
             Comparator::Matched(_) => ComparatorOut {
                 kind: "matched",
                 measure: o.measure,
@@ -1241,6 +1276,9 @@ pub fn evidence_files(audit: &Audit) -> Vec<&'static str> {
     if audit.risk.is_some() {
         v.push("tables/risk.csv");
     }
+    if !audit.individual.is_empty() {
+        v.push("tables/payments.csv");
+    }
     v.sort_unstable();
     v
 }
@@ -1260,6 +1298,7 @@ pub fn write_evidence(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::
         "tables/matches.csv" => write_matches_csv(audit, w),
         "tables/balance.csv" => write_balance_csv(audit, w),
         "tables/risk.csv" => write_risk_csv(audit, w),
+        "tables/payments.csv" => write_payments_csv(audit, w),
         other => Err(std::io::Error::other(format!("no evidence file {other}"))),
     }
 }

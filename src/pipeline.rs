@@ -78,6 +78,8 @@ pub struct Audit {
     /// Risk scores of the cohort's members (predicted comparisons).
     pub risk: Option<crate::predicted::RiskScores>,
     pub predicted_scopes: Vec<crate::predicted::PredictedScope>,
+    /// Per-person payments (payment kind "per-person").
+    pub individual: Vec<crate::predicted::PersonPayment>,
     /// Eligible comparison pool (matched comparisons only).
     pub pool_cohort: Option<CohortResult>,
     /// Outcomes of the cohort's members, then of the pool's eligible members.
@@ -412,6 +414,11 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
                         "a matched comparison needs the pool input".into(),
                     )))
                 }
+                (Comparator::None, _, _) => {
+                    return Err(AuditError::Compare(CompareError::Inference(
+                        "comparator kind \"none\" has no evaluation".into(),
+                    )))
+                }
                 (Comparator::Predicted, _, _) => {
                     let scores = risk.as_ref().ok_or_else(|| {
                         CompareError::Inference("a predicted comparison needs risk scores".into())
@@ -461,7 +468,57 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         (_, Some(c)) => c,
         (_, None) => Ratio::ZERO,
     };
-    let payments = decision::pay(&spec.payment, &evaluations);
+    let mut payments = decision::pay(&spec.payment, &evaluations);
+    let mut individual = Vec::new();
+    if let (
+        crate::spec::Mechanism::PerPerson {
+            price_minor,
+            cap_minor,
+        },
+        Some(scores),
+    ) = (&spec.payment.mechanism, &risk)
+    {
+        individual = crate::predicted::individual_payments(
+            *price_minor,
+            *cap_minor,
+            scores,
+            &cohort,
+            cohort_outcomes,
+        );
+        let uncapped: i128 = individual.iter().map(|p| p.uncapped_minor).sum();
+        for (g, group) in cohort.groups.iter().enumerate() {
+            if group.role != GroupRole::Treated {
+                continue;
+            }
+            let mine = individual
+                .iter()
+                .filter(|p| cohort.members[p.member].group == g);
+            let (mut paid, mut earners, mut before) = (0i128, 0u64, 0i128);
+            for p in mine {
+                paid += p.paid_minor;
+                before += p.uncapped_minor;
+                earners += u64::from(p.uncapped_minor > 0);
+            }
+            let capped = uncapped > cap_minor.unwrap_or(i128::MAX);
+            payments.push(PaymentLine {
+                scope: group.period.name.clone(),
+                met: true,
+                units: None,
+                uncapped_minor: Some(before),
+                amount_minor: paid,
+                explanation: format!(
+                    "{earners} people who did not reoffend earn {} {} in all (price × probability){}",
+                    spec.payment.currency,
+                    crate::exact::minor_to_decimal(paid),
+                    if capped {
+                        format!(", scaled pro rata from {} to fit the cap", crate::exact::minor_to_decimal(before))
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+    }
     let total_minor = payments.iter().map(|p| p.amount_minor).sum();
     Ok(Audit {
         spec,
@@ -473,6 +530,7 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         cohort,
         risk,
         predicted_scopes,
+        individual,
         pool_cohort,
         outcomes,
         totals,

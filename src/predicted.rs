@@ -260,3 +260,64 @@ pub fn compare_scope(
         inference,
     })
 }
+
+/// One person's payment under a per-person (risk-weighted) mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonPayment {
+    /// Index into the cohort's members.
+    pub member: usize,
+    pub reoffended: bool,
+    /// The person's probability in millionths (`None`: unscored, paid nothing).
+    pub micro: Option<i128>,
+    /// price × probability, rounded toward zero (0 for reoffenders and the unscored).
+    pub uncapped_minor: i128,
+    /// After pro-rata scaling to the cap.
+    pub paid_minor: i128,
+}
+
+/// Per-person payments (Lewisham): each cohort member in a cohort period who does not
+/// reoffend earns price × their probability, rounded toward zero to a minor unit; when
+/// the total exceeds the cap, every amount is scaled by cap / total and rounded toward
+/// zero again (so the total never exceeds the cap; the pennies left by rounding are
+/// not paid).
+pub fn individual_payments(
+    price_minor: i128,
+    cap_minor: Option<i128>,
+    scores: &RiskScores,
+    cohort: &CohortResult,
+    outcomes: &[PersonOutcome],
+) -> Vec<PersonPayment> {
+    let mut out = Vec::new();
+    for (k, ((m, o), r)) in cohort
+        .members
+        .iter()
+        .zip(outcomes)
+        .zip(&scores.people)
+        .enumerate()
+    {
+        if cohort.groups[m.group].role != GroupRole::Treated {
+            continue;
+        }
+        let reoffended = o.reoffended();
+        let uncapped = match (reoffended, r.micro) {
+            (false, Some(micro)) => price_minor * micro / MICRO,
+            _ => 0,
+        };
+        out.push(PersonPayment {
+            member: k,
+            reoffended,
+            micro: r.micro,
+            uncapped_minor: uncapped,
+            paid_minor: uncapped,
+        });
+    }
+    let total: i128 = out.iter().map(|p| p.uncapped_minor).sum();
+    if let Some(cap) = cap_minor {
+        if total > cap && total > 0 {
+            for p in &mut out {
+                p.paid_minor = p.uncapped_minor * cap / total;
+            }
+        }
+    }
+    out
+}

@@ -257,6 +257,8 @@ pub enum Comparator {
     Matched(Matched),
     /// The cohort's own predicted rate: the mean risk-model probability of its members.
     Predicted,
+    /// No comparator: each person is paid on their own outcome.
+    None,
 }
 
 /// `[threshold]`, checked.
@@ -340,6 +342,12 @@ pub enum Mechanism {
     PerUnit {
         price_minor: i128,
         unit: PaymentUnit,
+        cap_minor: Option<i128>,
+    },
+    /// Each person who does not reoffend earns price × probability; totals above the
+    /// cap are scaled pro rata.
+    PerPerson {
+        price_minor: i128,
         cap_minor: Option<i128>,
     },
 }
@@ -817,7 +825,9 @@ impl AuditSpec {
                     }
                 };
                 if let Some((r, _)) = &value {
-                    if *r == Ratio::ZERO && raw.threshold.kind == ThresholdKind::Relative {
+                    if *r == Ratio::ZERO
+                        && raw.threshold.as_ref().map(|t| t.kind) == Some(ThresholdKind::Relative)
+                    {
                         if let Some(v) = &rc.value {
                             p.at(
                                 v.span(),
@@ -863,6 +873,15 @@ impl AuditSpec {
                 })
             }
             ComparatorKind::Matched => check_matched(&mut p, rc, pool.is_some()),
+            ComparatorKind::None => {
+                if raw.payment.kind != PaymentKind::PerPerson {
+                    p.nowhere("comparator kind \"none\" pays each person on their own outcome: it needs payment kind \"per-person\"", None);
+                }
+                if raw.risk.is_none() {
+                    p.nowhere("comparator kind \"none\" needs a [risk] section: payments are weighted by each person's risk", None);
+                }
+                Some(Comparator::None)
+            }
             ComparatorKind::Predicted => {
                 for (field, span) in [
                     ("value", rc.value.as_ref().map(|v| v.span())),
@@ -982,7 +1001,11 @@ impl AuditSpec {
                 jdl_rule: ri.jdl_rule,
             })
         });
-        if let Some(rs) = raw.threshold.require_significance.as_ref() {
+        if let Some(rs) = raw
+            .threshold
+            .as_ref()
+            .and_then(|t| t.require_significance.as_ref())
+        {
             if *rs.get_ref() && raw.inference.is_none() {
                 p.at(
                     rs.span(),
@@ -1052,7 +1075,24 @@ impl AuditSpec {
         }
 
         // [threshold]
-        let t = &raw.threshold;
+        let absent = raw::RawThreshold {
+            kind: ThresholdKind::Points,
+            per_period: None,
+            pooled: None,
+            require_significance: None,
+        };
+        match (&raw.threshold, rc.kind) {
+            (None, k) if k != ComparatorKind::None => p.nowhere(
+                "missing [threshold]",
+                Some("say how far the measure must fall: kind and per_period and/or pooled"),
+            ),
+            (Some(_), ComparatorKind::None) => p.nowhere(
+                "[threshold] is not used with comparator kind \"none\": each person is paid on their own outcome",
+                Some("remove [threshold]"),
+            ),
+            _ => {}
+        }
+        let t = raw.threshold.as_ref().unwrap_or(&absent);
         let mut threshold_value = |s: &Option<Spanned<String>>, what: &str| -> Option<Ratio> {
             let s = s.as_ref()?;
             let r = p.decimal(s, what)?;
@@ -1075,7 +1115,7 @@ impl AuditSpec {
         };
         let per_period = threshold_value(&t.per_period, "threshold.per_period");
         let pooled = threshold_value(&t.pooled, "threshold.pooled");
-        if t.per_period.is_none() && t.pooled.is_none() {
+        if t.per_period.is_none() && t.pooled.is_none() && raw.threshold.is_some() {
             p.nowhere(
                 "threshold needs `per_period`, `pooled` or both",
                 Some("e.g. per_period = \"0.05\""),
@@ -1093,6 +1133,7 @@ impl AuditSpec {
             );
         }
         match pay.basis {
+            _ if rc.kind == ComparatorKind::None => {}
             PaymentBasis::PerPeriod if t.per_period.is_none() => p.nowhere(
                 "payment.basis is \"per-period\" but threshold.per_period is not set",
                 Some("add threshold.per_period, or pay on the pooled result"),
@@ -1130,6 +1171,7 @@ impl AuditSpec {
             }
         };
         let mechanism = match pay.kind {
+            PaymentKind::PerPerson => None,
             PaymentKind::AtRisk => {
                 let amount = money(&mut p, &pay.at_risk_minor, "at_risk_minor", true);
                 for (field, span) in [
@@ -1185,6 +1227,38 @@ impl AuditSpec {
                 }
             }
         };
+        let mechanism = match (pay.kind, mechanism) {
+            (PaymentKind::PerPerson, _) => {
+                let price = money(&mut p, &pay.price_minor, "price_minor", true);
+                let cap = money(&mut p, &pay.cap_minor, "cap_minor", false);
+                if rc.kind != ComparatorKind::None {
+                    p.nowhere(
+                        "payment kind \"per-person\" goes with comparator kind \"none\"",
+                        None,
+                    );
+                }
+                if pay.on_miss != OnMiss::Nothing {
+                    p.nowhere("payment kind \"per-person\" pays nothing for a person who reoffends: set on_miss = \"nothing\"", None);
+                }
+                for (field, span) in [
+                    (
+                        "at_risk_minor",
+                        pay.at_risk_minor.as_ref().map(|v| v.span()),
+                    ),
+                    ("unit", pay.unit.as_ref().map(|v| v.span())),
+                    ("repay_minor", pay.repay_minor.as_ref().map(|v| v.span())),
+                ] {
+                    if let Some(span) = span {
+                        p.at(span, format!("payment.{field} is not used by kind \"per-person\""), Some("a per-person payment is price_minor × the person's probability, capped by cap_minor"));
+                    }
+                }
+                price.map(|price_minor| Mechanism::PerPerson {
+                    price_minor,
+                    cap_minor: cap,
+                })
+            }
+            (_, m) => m,
+        };
         let on_miss = match pay.on_miss {
             OnMiss::Nothing => {
                 if let Some(v) = &pay.repay_minor {
@@ -1205,6 +1279,7 @@ impl AuditSpec {
                 },
                 PaymentKind::PerUnit => money(&mut p, &pay.repay_minor, "repay_minor", true)
                     .map(|amount_minor| MissRule::Repay { amount_minor }),
+                PaymentKind::PerPerson => None,
             },
         };
 

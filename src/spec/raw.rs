@@ -37,8 +37,10 @@ pub struct RawSpec {
     /// The risk model that scores each person (predicted comparisons).
     #[serde(default)]
     pub risk: Option<RawRisk>,
-    /// How far the measure must fall for the target to be met.
-    pub threshold: RawThreshold,
+    /// How far the measure must fall for the target to be met (absent only for
+    /// comparator kind "none").
+    #[serde(default)]
+    pub threshold: Option<RawThreshold>,
     /// What is owed when the target is met or missed.
     pub payment: RawPayment,
 }
@@ -384,6 +386,9 @@ pub enum ComparatorKind {
     Matched,
     /// The cohort's own predicted rate: the mean risk-model probability of its members.
     Predicted,
+    /// No comparator: each person is paid on their own outcome (payment kind
+    /// "per-person", weighted by risk).
+    None,
 }
 
 /// `[inference]`: uncertainty of a matched comparison.
@@ -532,6 +537,9 @@ pub enum PaymentBasis {
 pub enum PaymentKind {
     AtRisk,
     PerUnit,
+    /// Each person who does not reoffend earns price × their risk-model probability,
+    /// scaled pro rata to fit `cap_minor` (Lewisham).
+    PerPerson,
 }
 
 /// What a per-unit price is paid per.
