@@ -421,10 +421,20 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
         // The counts shown are the ones the rate was computed from: for a matched
         // comparison, the cohort members who were matched.
         let matched = audit.matched_scopes.iter().find(|m| m.scope == e.scope);
-        let t = match matched {
-            Some(m) => &m.treated,
-            None if e.scope == POOLED => &audit.pooled,
-            None => audit
+        let predicted = audit
+            .predicted_scopes
+            .iter()
+            .find(|p| p.scope == e.scope)
+            .map(|p| crate::measures::Totals {
+                people: p.people,
+                reoffenders: p.reoffenders,
+                ..Default::default()
+            });
+        let t = match (matched, &predicted) {
+            (_, Some(p)) => p,
+            (Some(m), _) => &m.treated,
+            (None, None) if e.scope == POOLED => &audit.pooled,
+            (None, None) => audit
                 .cohort
                 .groups
                 .iter()
@@ -438,7 +448,13 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
             percent_or_value(o.measure, e.treated),
             t.reoffenders,
             t.people,
-            if matched.is_some() { "matched " } else { "" }
+            if matched.is_some() {
+                "matched "
+            } else if predicted.is_some() {
+                "scored "
+            } else {
+                ""
+            }
         );
         let better = if e.improvement.is_negative() {
             "worse"
@@ -665,6 +681,7 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
                 })
                 .map_err(|e| e.to_string())
                 .and_then(|_| check_pins(&spec))
+                .and_then(|_| check_risk_inputs(&spec))
                 .map(|_| spec)
             });
         match result {
@@ -695,6 +712,20 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
         print_json(&serde_json::Value::Array(reports));
     }
     code
+}
+
+/// Reads the risk model and its offence map, if the spec has them, and checks they parse.
+fn check_risk_inputs(spec: &AuditSpec) -> Result<(), String> {
+    let (Some(model), Some(map)) = (&spec.risk_model, &spec.offence_categories) else {
+        return Ok(());
+    };
+    let model_doc = crate::data::load_document(model).map_err(|e| e.to_string())?;
+    let map_doc = crate::data::load_document(map).map_err(|e| e.to_string())?;
+    let parsed = crate::risk::RiskModel::from_toml(model_doc.text.as_deref().unwrap_or(""))
+        .map_err(|e| format!("{}: {e}", model.path.display()))?;
+    crate::risk::OffenceMap::from_csv(map_doc.text.as_deref().unwrap_or(""), &parsed)
+        .map_err(|e| format!("{}: {e}", map.path.display()))?;
+    Ok(())
 }
 
 /// Hashes every pinned input and compares it with its pin.

@@ -138,10 +138,10 @@ pub fn datapackage_json(contract_id: &str, inputs: &[&LoadedInput]) -> Vec<u8> {
                         "data-resource"
                     },
                     format: i.format.extension(),
-                    mediatype: if csv {
-                        "text/csv"
-                    } else {
-                        "application/vnd.apache.parquet"
+                    mediatype: match i.format {
+                        InputFormat::Csv => "text/csv",
+                        InputFormat::Parquet => "application/vnd.apache.parquet",
+                        InputFormat::Toml => "application/toml",
                     },
                     encoding: (i.format != InputFormat::Parquet).then_some("utf-8"),
                     bytes: i.bytes,

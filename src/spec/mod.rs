@@ -958,6 +958,9 @@ impl AuditSpec {
             if !matches!(rc.kind, ComparatorKind::Matched | ComparatorKind::Predicted) {
                 p.at(ri.confidence.span(), "[inference] applies to matched and predicted comparisons in this version", Some("remove [inference], or use kind = \"matched\" or \"predicted\""));
             }
+            if rc.kind == ComparatorKind::Predicted && ri.jdl_rule {
+                p.at(ri.confidence.span(), "inference.jdl_rule applies to matched comparisons", Some("the Justice Data Lab rule is for treated-versus-comparison groups; remove jdl_rule"));
+            }
             if rc.kind == ComparatorKind::Predicted && ri.method != InferenceMethod::Welch {
                 p.at(ri.confidence.span(), "a predicted comparison has an analytic interval: use method = \"welch\"", None);
             }

@@ -254,12 +254,6 @@ fn the_analytic_interval_is_the_normal_approximation_of_actual_minus_predicted()
 }
 
 #[test]
-#[ignore = "bug: `jdl_rule = true` is accepted with kind \"predicted\" and silently ignored \
-            (src/predicted.rs compare_scope never applies it). Repro: \
-            tests/scenarios/predicted-worked-example/paid.toml with `jdl_rule = true` under \
-            [inference] and a convictions file with only its header: 0 of 5 reoffend, \
-            p = 0.0319 <= 0.05 gives significant: true and no jdl_note, although the rule \
-            needs at least 30 people; the spec should be refused or the rule applied"]
 fn the_justice_data_lab_rule_is_applied_or_refused_for_a_predicted_comparison() {
     let sb = Sandbox::new();
     let spec = edited(
@@ -467,11 +461,6 @@ fn unscored_people_are_counted_by_reason_and_left_out_of_both_sides() {
 }
 
 #[test]
-#[ignore = "bug: the run summary prints the rate of the scored people with the counts of \
-            every cohort member. Repro: outcome-audit run \
-            tests/scenarios/predicted-unscored/spec.toml --out /tmp/u prints \
-            'cohort      50.0% (3 reoffenders of 4 people)'; the 50.0% is 1 of the 2 scored \
-            men (results.json risk.scopes[0]: people 2, reoffenders 1), 3 of 4 is 75%"]
 fn the_run_summary_counts_the_scored_people_its_rate_is_computed_from() {
     let sb = Sandbox::new();
     let b = sb.audit(scenario("predicted-unscored").join("spec.toml"));
@@ -924,11 +913,6 @@ fn a_risk_column_missing_from_the_people_file_is_named_by_check_and_run() {
 }
 
 #[test]
-#[ignore = "bug: `check` does not look at the risk_model or offence_categories inputs \
-            (cmd_check only checks people, pool and convictions columns, and hashes pinned \
-            inputs). Repro: in tests/scenarios/predicted-worked-example/paid.toml change \
-            ogrs3.toml to nope.toml; `outcome-audit check paid.toml` prints 'ok' and exits \
-            0, `run` exits 2 'cannot read .../nope.toml'"]
 fn check_refuses_a_risk_model_that_does_not_exist() {
     let sb = Sandbox::new();
     let spec = edited(
@@ -1041,11 +1025,6 @@ fn the_model_and_offence_map_are_embedded_and_listed_as_inputs() {
 }
 
 #[test]
-#[ignore = "bug: datapackage.json gives the TOML risk model the Parquet media type. Repro: \
-            outcome-audit run audit-specs/predicted-vs-actual.toml --out /tmp/p; \
-            resources[2] (risk_model, format \"toml\") has mediatype \
-            \"application/vnd.apache.parquet\" (src/bundle/mod.rs datapackage_json: every \
-            non-CSV input); TOML's registered type is application/toml"]
 fn the_data_package_gives_the_risk_model_a_toml_media_type() {
     let sb = Sandbox::new();
     let b = sb.audit(worked("paid.toml"));
