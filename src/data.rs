@@ -344,36 +344,11 @@ pub fn load(
             source: std::io::Error::other("not a regular file"),
         });
     }
-    let header = match input.format {
-        InputFormat::Toml => return load_document(input),
-        InputFormat::Csv => csv_header(&path)?,
-        InputFormat::Parquet => {
-            let file = File::open(&path).map_err(io)?;
-            let mut reader = ParquetReader::new(file);
-            let schema = reader.schema().map_err(|e| DataError::Parse {
-                path: path.clone(),
-                format: "Parquet",
-                message: e.to_string(),
-            })?;
-            schema.iter_names().map(|n| n.to_string()).collect()
-        }
-    };
-    for (file_col, canonical) in columns {
-        if !header.iter().any(|h| h == file_col) {
-            let mapped = if file_col != canonical {
-                format!(" (mapped from canonical {canonical:?})")
-            } else {
-                String::new()
-            };
-            return Err(DataError::MissingColumn {
-                path: path.clone(),
-                input: input.name.clone(),
-                column: file_col.clone(),
-                mapped,
-                available: header.join(", "),
-            });
-        }
+    if input.format == InputFormat::Toml {
+        return load_document(input);
     }
+    let header = header_of(input)?;
+    check_header(input, &header, columns)?;
 
     let check_utf8 = input.format == InputFormat::Csv;
     let hash_path = path.clone();
@@ -525,11 +500,11 @@ pub fn hash_file(path: &Path) -> Result<(Sha256Digest, u64), DataError> {
     })
 }
 
-/// Checks that an input exists, is readable and has the columns named; does not parse rows.
-pub fn check_columns(input: &InputSpec, columns: &[(String, String)]) -> Result<(), DataError> {
-    let header = match input.format {
-        InputFormat::Toml => return Ok(()),
-        InputFormat::Csv => csv_header(&input.path)?,
+/// Column names of a table input, from its header (CSV) or schema (Parquet).
+fn header_of(input: &InputSpec) -> Result<Vec<String>, DataError> {
+    match input.format {
+        InputFormat::Toml => Ok(Vec::new()),
+        InputFormat::Csv => csv_header(&input.path),
         InputFormat::Parquet => {
             let file = File::open(&input.path).map_err(|source| DataError::Io {
                 path: input.path.clone(),
@@ -541,9 +516,17 @@ pub fn check_columns(input: &InputSpec, columns: &[(String, String)]) -> Result<
                 format: "Parquet",
                 message: e.to_string(),
             })?;
-            schema.iter_names().map(|n| n.to_string()).collect()
+            Ok(schema.iter_names().map(|n| n.to_string()).collect())
         }
-    };
+    }
+}
+
+/// Every column named (file name, canonical name) must be in the header.
+fn check_header(
+    input: &InputSpec,
+    header: &[String],
+    columns: &[(String, String)],
+) -> Result<(), DataError> {
     for (file_col, canonical) in columns {
         if !header.iter().any(|h| h == file_col) {
             return Err(DataError::MissingColumn {
@@ -560,6 +543,15 @@ pub fn check_columns(input: &InputSpec, columns: &[(String, String)]) -> Result<
         }
     }
     Ok(())
+}
+
+/// Checks that an input exists, is readable and has the columns named; does not parse rows.
+pub fn check_columns(input: &InputSpec, columns: &[(String, String)]) -> Result<(), DataError> {
+    if input.format == InputFormat::Toml {
+        return Ok(());
+    }
+    let header = header_of(input)?;
+    check_header(input, &header, columns)
 }
 
 /// Writes a frame of text columns as Parquet (used by `synth --parquet` and tests).

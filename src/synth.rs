@@ -175,28 +175,7 @@ impl SplitMix64 {
 // ---------------------------------------------------------------------------------------
 
 /// The 20 OGRS3 offence categories, as the snake_case codes used in both files.
-pub const OFFENCE_CODES: [&str; 20] = [
-    "violence",
-    "robbery",
-    "sexual_child",
-    "sexual_other",
-    "soliciting",
-    "domestic_burglary",
-    "other_burglary",
-    "theft",
-    "handling",
-    "fraud_forgery",
-    "absconding_bail",
-    "vehicle_theft",
-    "theft_from_vehicle",
-    "other_motoring",
-    "drink_driving",
-    "public_order",
-    "criminal_damage",
-    "drug_import_export",
-    "drug_possession_supply",
-    "other",
-];
+pub const OFFENCE_CODES: [&str; 20] = crate::risk::OFFENCE_CATEGORIES;
 
 /// Offence code of a breach of an order or licence: proven, but never a reoffence.
 pub const BREACH_CODE: &str = "breach";
