@@ -183,6 +183,31 @@ struct RiskOut {
     scored: u64,
     unscored: BTreeMap<String, u64>,
     scopes: Vec<PredictedScopeOut>,
+    /// Gaming checks: risk mix and exclusions of each group, side by side.
+    mix: Vec<RiskMixOut>,
+}
+
+/// Risk mix and exclusion shares of one group, so that a reviewer can see creaming
+/// (a cohort of lower risk than its baseline) or exclusions used to drop the likely
+/// reoffenders.
+#[derive(Serialize)]
+struct RiskMixOut {
+    period: String,
+    role: GroupRole,
+    scored: u64,
+    mean_probability: Option<Value>,
+    /// Scored people by probability band: [0, 0.25), [0.25, 0.5), [0.5, 0.75), [0.75, 1].
+    bands: [u64; 4],
+    rows_in_period: u64,
+    /// Share of the period's rows excluded by each rule, in rule order.
+    excluded_share: Vec<ExclusionShareOut>,
+}
+
+#[derive(Serialize)]
+struct ExclusionShareOut {
+    rule: String,
+    count: u64,
+    share: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -226,6 +251,48 @@ fn risk_out(audit: &Audit) -> Option<RiskOut> {
                 actual: s.actual.into(),
                 improvement: s.predicted.minus(s.actual).into(),
                 inference: s.inference.as_ref().map(inference_out),
+            })
+            .collect(),
+        mix: audit
+            .cohort
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let mut scored = 0u64;
+                let mut sum = 0i128;
+                let mut bands = [0u64; 4];
+                for (m, p) in audit.cohort.members.iter().zip(&r.people) {
+                    if m.group != g {
+                        continue;
+                    }
+                    if let Some(micro) = p.micro {
+                        scored += 1;
+                        sum += micro;
+                        let band = (micro * 4 / crate::predicted::MICRO).clamp(0, 3) as usize;
+                        bands[band] += 1;
+                    }
+                }
+                let rows = audit.cohort.group_rows(g);
+                let (_, excluded) = audit.cohort.group_counts(&audit.spec, g);
+                RiskMixOut {
+                    period: group.period.name.clone(),
+                    role: group.role,
+                    scored,
+                    mean_probability: Ratio::new(sum, i128::from(scored) * crate::predicted::MICRO)
+                        .map(Value::from),
+                    bands,
+                    rows_in_period: rows,
+                    excluded_share: excluded
+                        .into_iter()
+                        .map(|e| ExclusionShareOut {
+                            share: Ratio::new(i128::from(e.count), i128::from(rows))
+                                .map(Value::from),
+                            rule: e.rule,
+                            count: e.count,
+                        })
+                        .collect(),
+                }
             })
             .collect(),
     })

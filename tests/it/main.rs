@@ -20,6 +20,7 @@ mod bad_input;
 mod boundaries;
 mod common;
 mod determinism;
+mod gaming;
 mod lewisham;
 mod matched;
 mod predicted;
