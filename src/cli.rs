@@ -38,7 +38,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_VERIFY_FAILED: u8 = 1;
 /// Exit code: bad input or usage — a spec, data file, key or argument is wrong.
 pub const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code: a claimed figure disagrees with the recomputation (reserved for claims).
+/// Exit code: a claimed figure disagrees with the recomputation (the bundle is written).
 pub const EXIT_CLAIM_DISPUTED: u8 = 3;
 /// Exit code: the tool could not write its output (disk full, permission denied).
 pub const EXIT_OUTPUT_FAILED: u8 = 4;
@@ -297,6 +297,7 @@ fn cmd_run(
     };
     let several = loaded.len() > 1;
     let mut reports = Vec::new();
+    let mut disputed = false;
     for spec in loaded {
         let id = spec.contract.id.clone();
         let dest = match (out, several) {
@@ -329,6 +330,10 @@ fn cmd_run(
             Err(e @ bundle::BundleError::InputChanged { .. }) => return error(EXIT_BAD_INPUT, e),
             Err(e) => return error(EXIT_OUTPUT_FAILED, e),
         };
+        disputed |= audit
+            .reconciliation
+            .as_ref()
+            .is_some_and(|r| r.disputed() > 0);
         if json {
             reports.push(verdict_json(&audit, &written));
         } else {
@@ -338,7 +343,11 @@ fn cmd_run(
     if json {
         print_json(&serde_json::Value::Array(reports));
     }
-    EXIT_OK
+    if disputed {
+        EXIT_CLAIM_DISPUTED
+    } else {
+        EXIT_OK
+    }
 }
 
 fn percent_or_value(measure: Measure, r: crate::exact::Ratio) -> String {
@@ -531,6 +540,26 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
         minor_to_decimal(audit.total_minor),
         crate::evidence::direction(audit.total_minor)
     );
+    if let Some(r) = &audit.reconciliation {
+        let disputed = r.disputed();
+        s += &format!(
+            "  claims      {} of {} figures claimed by {} disputed{}\n",
+            disputed,
+            r.lines.len(),
+            r.party,
+            if disputed > 0 {
+                " [claim-disputed]"
+            } else {
+                ""
+            }
+        );
+        for l in r.lines.iter().filter(|l| !l.agreed) {
+            s += &format!(
+                "              {} {}: claimed {}, recomputed {}\n",
+                l.scope, l.field, l.claimed, l.recomputed
+            );
+        }
+    }
     s += &format!("  bundle      {}\n", bundle.display());
     s
 }

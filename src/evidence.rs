@@ -68,6 +68,8 @@ struct Results<'a> {
     matching: Option<MatchingOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     risk: Option<RiskOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims: Option<ClaimsOut>,
     evaluations: Vec<EvaluationOut>,
     payment: PaymentOut,
     findings: Vec<FindingOut>,
@@ -172,6 +174,50 @@ struct ModelOut {
     iterations: u32,
     log_likelihood: String,
     rows: usize,
+}
+
+#[derive(Serialize)]
+struct ClaimsOut {
+    party: String,
+    tolerance: String,
+    tolerance_minor: i64,
+    claimed: usize,
+    disputed: usize,
+    lines: Vec<ClaimLineOut>,
+}
+
+#[derive(Serialize)]
+struct ClaimLineOut {
+    scope: String,
+    field: &'static str,
+    claimed: String,
+    recomputed: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    difference: Option<String>,
+    status: &'static str,
+}
+
+fn claims_out(audit: &Audit) -> Option<ClaimsOut> {
+    let r = audit.reconciliation.as_ref()?;
+    Some(ClaimsOut {
+        party: r.party.clone(),
+        tolerance: r.tolerance.to_fixed(RATE_PLACES),
+        tolerance_minor: r.tolerance_minor,
+        claimed: r.lines.len(),
+        disputed: r.disputed(),
+        lines: r
+            .lines
+            .iter()
+            .map(|l| ClaimLineOut {
+                scope: l.scope.clone(),
+                field: l.field,
+                claimed: l.claimed.clone(),
+                recomputed: l.recomputed.clone(),
+                difference: l.difference.clone(),
+                status: if l.agreed { "agreed" } else { "disputed" },
+            })
+            .collect(),
+    })
 }
 
 #[derive(Serialize)]
@@ -623,7 +669,11 @@ pub fn verdict_summary(audit: &Audit) -> String {
             direction(audit.total_minor)
         )
     };
-    format!("{}; {money}", parts.join("; "))
+    if parts.is_empty() {
+        money
+    } else {
+        format!("{}; {money}", parts.join("; "))
+    }
 }
 
 /// Who pays whom, in words.
@@ -703,7 +753,18 @@ fn findings(audit: &Audit) -> Vec<FindingOut> {
             f.push(FindingOut {
                 code: "risk-unscored",
                 message: format!(
-                    "{n} cohort members could not be scored by the risk model and are left out of the predicted-versus-actual comparison (tables/risk.csv gives each reason)"
+                    "cohort members the risk model could not score: {n} (left out of any predicted rate and paid nothing per person; tables/risk.csv gives each reason)"
+                ),
+            });
+        }
+    }
+    if let Some(r) = &audit.reconciliation {
+        for l in r.lines.iter().filter(|l| !l.agreed) {
+            f.push(FindingOut {
+                code: "claim-disputed",
+                message: format!(
+                    "{} claims {} {} = {}; recomputed {}",
+                    r.party, l.scope, l.field, l.claimed, l.recomputed
                 ),
             });
         }
@@ -898,6 +959,7 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
         pool: audit.pool_cohort.as_ref().map(|p| cohort_summary(spec, p)),
         matching: matching_out(audit),
         risk: risk_out(audit),
+        claims: claims_out(audit),
         findings: findings(audit),
         convictions: ConvictionSummary {
             rows: audit.outcomes.rows_total,

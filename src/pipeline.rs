@@ -25,6 +25,8 @@ pub enum AuditError {
     Compare(#[from] CompareError),
     #[error(transparent)]
     Predicted(#[from] crate::predicted::PredictedError),
+    #[error(transparent)]
+    Claims(#[from] crate::claims::ClaimsError),
     #[error("{path}: cohort period {period:?} has no eligible people ({rows} rows of the input fall in it)\n    help: check the period dates, the index-date column and the exclusion rules")]
     EmptyGroup {
         path: std::path::PathBuf,
@@ -40,6 +42,7 @@ pub struct Inputs {
     pub pool: Option<LoadedInput>,
     pub risk_model: Option<LoadedInput>,
     pub offence_categories: Option<LoadedInput>,
+    pub claims: Option<LoadedInput>,
 }
 
 impl Inputs {
@@ -49,6 +52,7 @@ impl Inputs {
         v.extend(self.pool.as_ref());
         v.extend(self.risk_model.as_ref());
         v.extend(self.offence_categories.as_ref());
+        v.extend(self.claims.as_ref());
         v
     }
 }
@@ -74,6 +78,9 @@ pub struct Audit {
     pub pool: Option<LoadedInput>,
     pub risk_model: Option<LoadedInput>,
     pub offence_categories: Option<LoadedInput>,
+    pub claims: Option<LoadedInput>,
+    /// The claims file's figures set against the recomputation.
+    pub reconciliation: Option<crate::claims::Reconciliation>,
     pub cohort: CohortResult,
     /// Risk scores of the cohort's members (predicted comparisons).
     pub risk: Option<crate::predicted::RiskScores>,
@@ -128,6 +135,7 @@ impl Audit {
         v.extend(self.pool.as_ref());
         v.extend(self.risk_model.as_ref());
         v.extend(self.offence_categories.as_ref());
+        v.extend(self.claims.as_ref());
         v
     }
 }
@@ -208,6 +216,7 @@ pub fn load_inputs(
     };
     let risk_model = document(&spec.risk_model)?;
     let offence_categories = document(&spec.offence_categories)?;
+    let claims = document(&spec.claims)?;
     tracing::info!(rss_mb = resident_mb(), peak_mb = peak_mb(), "inputs read");
     Ok(Inputs {
         people,
@@ -215,6 +224,7 @@ pub fn load_inputs(
         pool,
         risk_model,
         offence_categories,
+        claims,
     })
 }
 
@@ -226,6 +236,7 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         mut pool,
         risk_model,
         offence_categories,
+        claims,
     } = inputs;
     tracing::info!(rows = people.rows(), "building cohort");
     let cohort = cohort::build(&spec, &people)?;
@@ -520,13 +531,15 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         }
     }
     let total_minor = payments.iter().map(|p| p.amount_minor).sum();
-    Ok(Audit {
+    let mut audit = Audit {
         spec,
         people,
         convictions,
         pool,
         risk_model,
         offence_categories,
+        claims,
+        reconciliation: None,
         cohort,
         risk,
         predicted_scopes,
@@ -541,5 +554,10 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         evaluations,
         payments,
         total_minor,
-    })
+    };
+    if let Some(c) = &audit.claims {
+        let file = crate::claims::parse(&c.path, c.text.as_deref().unwrap_or(""))?;
+        audit.reconciliation = Some(crate::claims::reconcile(&c.path, &file, &audit)?);
+    }
+    Ok(audit)
 }

@@ -103,6 +103,8 @@ pub struct AuditSpec {
     pub risk_model: Option<InputSpec>,
     /// Data offence codes → model offence categories (CSV).
     pub offence_categories: Option<InputSpec>,
+    /// A party's claimed figures, reconciled with the recomputation (TOML).
+    pub claims: Option<InputSpec>,
     pub inference: Option<Inference>,
     pub threshold: Threshold,
     pub payment: Payment,
@@ -603,6 +605,7 @@ impl AuditSpec {
         let mut pool = None;
         let mut risk_model = None;
         let mut offence_categories = None;
+        let mut claims = None;
         for (name, input) in &raw.inputs {
             let (slot, canon, format) = match name.as_str() {
                 "people" => (&mut people, PEOPLE_COLUMNS, None),
@@ -610,11 +613,12 @@ impl AuditSpec {
                 "pool" => (&mut pool, PEOPLE_COLUMNS, None),
                 "risk_model" => (&mut risk_model, &[][..], Some(InputFormat::Toml)),
                 "offence_categories" => (&mut offence_categories, &[][..], Some(InputFormat::Csv)),
+                "claims" => (&mut claims, &[][..], Some(InputFormat::Toml)),
                 other => {
                     p.at(
                         input.path.span(),
                         format!("unknown input {other:?}"),
-                        Some("known inputs are: people, convictions, pool, risk_model, offence_categories"),
+                        Some("known inputs are: people, convictions, pool, risk_model, offence_categories, claims"),
                     );
                     continue;
                 }
@@ -874,6 +878,22 @@ impl AuditSpec {
             }
             ComparatorKind::Matched => check_matched(&mut p, rc, pool.is_some()),
             ComparatorKind::None => {
+                for (field, span) in [
+                    ("value", rc.value.as_ref().map(|v| v.span())),
+                    ("source", rc.source.as_ref().map(|v| v.span())),
+                    ("period", rc.period.as_ref().map(|v| v.name.span())),
+                ] {
+                    if let Some(span) = span {
+                        p.at(
+                            span,
+                            format!("comparator.{field} is not used by kind \"none\""),
+                            Some("with no comparator each person is paid on their own outcome"),
+                        );
+                    }
+                }
+                if o.measure != Measure::Binary {
+                    p.nowhere("comparator kind \"none\" pays people who do not reoffend: set outcome.measure = \"binary\"", None);
+                }
                 if raw.payment.kind != PaymentKind::PerPerson {
                     p.nowhere("comparator kind \"none\" pays each person on their own outcome: it needs payment kind \"per-person\"", None);
                 }
@@ -1344,6 +1364,7 @@ impl AuditSpec {
             risk,
             risk_model,
             offence_categories,
+            claims,
             payment: Payment {
                 currency,
                 basis: pay.basis,
@@ -1374,6 +1395,7 @@ impl AuditSpec {
         v.extend(self.pool.as_ref());
         v.extend(self.risk_model.as_ref());
         v.extend(self.offence_categories.as_ref());
+        v.extend(self.claims.as_ref());
         v
     }
 }

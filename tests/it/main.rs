@@ -11,13 +11,25 @@
 //! - [`tamper`]: one changed byte, a bad signature or a stray file → `verify` names it;
 //! - [`bad_input`]: every bad input is exit 2 with a message that names the cause, and
 //!   leaves no bundle behind;
-//! - [`spec_check`]: `check` and `schema`.
+//! - [`spec_check`]: `check` and `schema`;
+//! - [`matched`]: matched comparison groups (propensity model, matching, balance,
+//!   inference, the Justice Data Lab rule) on the Peterborough fixtures and the
+//!   `matched-*` scenarios;
+//! - [`predicted`]: predicted versus actual: OGRS3 scores, unscored people, the
+//!   predicted rate and its payment, bad models and offence maps, and the model as
+//!   evidence (embedded, pinned, verified, replayed), on the `predicted-*` scenarios;
+//! - [`lewisham`]: OGRS-weighted individual payments (comparator `none`, payment
+//!   `per-person`): price × probability per person who does not reoffend, pro-rata
+//!   scaling to the cap, and `[threshold]` refused.
+//!
+//! [`common`] is the shared `Sandbox` builder, not a set of rules.
 //!
 //! Tests marked `#[ignore = "bug: ..."]` state a rule the product breaks today; run them
 //! with `cargo test --release --test it -- --ignored`.
 
 mod bad_input;
 mod boundaries;
+mod claims;
 mod common;
 mod determinism;
 mod gaming;
