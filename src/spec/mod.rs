@@ -878,19 +878,12 @@ impl AuditSpec {
             }
             ComparatorKind::Matched => check_matched(&mut p, rc, pool.is_some()),
             ComparatorKind::None => {
-                for (field, span) in [
-                    ("value", rc.value.as_ref().map(|v| v.span())),
-                    ("source", rc.source.as_ref().map(|v| v.span())),
-                    ("period", rc.period.as_ref().map(|v| v.name.span())),
-                ] {
-                    if let Some(span) = span {
-                        p.at(
-                            span,
-                            format!("comparator.{field} is not used by kind \"none\""),
-                            Some("with no comparator each person is paid on their own outcome"),
-                        );
-                    }
-                }
+                baseline_fields_unused(
+                    &mut p,
+                    rc,
+                    "none",
+                    "with no comparator each person is paid on their own outcome",
+                );
                 if o.measure != Measure::Binary {
                     p.nowhere("comparator kind \"none\" pays people who do not reoffend: set outcome.measure = \"binary\"", None);
                 }
@@ -903,19 +896,12 @@ impl AuditSpec {
                 Some(Comparator::None)
             }
             ComparatorKind::Predicted => {
-                for (field, span) in [
-                    ("value", rc.value.as_ref().map(|v| v.span())),
-                    ("source", rc.source.as_ref().map(|v| v.span())),
-                    ("period", rc.period.as_ref().map(|v| v.name.span())),
-                ] {
-                    if let Some(span) = span {
-                        p.at(
-                            span,
-                            format!("comparator.{field} is not used by kind \"predicted\""),
-                            Some("the predicted rate comes from the risk model"),
-                        );
-                    }
-                }
+                baseline_fields_unused(
+                    &mut p,
+                    rc,
+                    "predicted",
+                    "the predicted rate comes from the risk model",
+                );
                 if raw.risk.is_none() {
                     p.nowhere("comparator kind \"predicted\" needs a [risk] section and the inputs risk_model and offence_categories", Some("see docs/spec.md, [risk]"));
                 }
@@ -1408,6 +1394,24 @@ pub enum GroupRole {
     Baseline,
     /// Eligible people of the comparison pool.
     Pool,
+}
+
+/// Reports `value`, `source` and `period` given with a comparator kind that does not
+/// use them.
+fn baseline_fields_unused(p: &mut Problems, rc: &raw::RawComparator, kind: &str, help: &str) {
+    for (field, span) in [
+        ("value", rc.value.as_ref().map(|v| v.span())),
+        ("source", rc.source.as_ref().map(|v| v.span())),
+        ("period", rc.period.as_ref().map(|v| v.name.span())),
+    ] {
+        if let Some(span) = span {
+            p.at(
+                span,
+                format!("comparator.{field} is not used by kind \"{kind}\""),
+                Some(help),
+            );
+        }
+    }
 }
 
 fn check_matched(p: &mut Problems, rc: &raw::RawComparator, has_pool: bool) -> Option<Comparator> {
