@@ -98,6 +98,16 @@ pub enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// Explain why two bundles differ: spec, inputs, cohort, outcomes, results.
+    Diff {
+        /// The first bundle.
+        a: PathBuf,
+        /// The second bundle.
+        b: PathBuf,
+        /// Trust only this public key (SPKI PEM) for both bundles.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// Validate specs (and that their inputs exist with the named columns) without running.
     Check {
         #[arg(required = true)]
@@ -215,6 +225,7 @@ pub fn run(cli: Cli) -> u8 {
             cmd_replay(&bundle, data.as_deref(), key.as_deref(), json)
         }
         Command::Check { specs } => cmd_check(&specs, json),
+        Command::Diff { a, b, key } => cmd_diff(&a, &b, key.as_deref(), json),
         Command::Keygen { out, force } => cmd_keygen(out.as_deref(), force, json),
         Command::Synth(args) => cmd_synth(&args, json),
         Command::Schema => {
@@ -680,6 +691,28 @@ fn cmd_replay(bundle: &Path, data: Option<&Path>, key: Option<&Path>, json: bool
         }
         Err(e @ replay::ReplayError::Verify(_)) => error(EXIT_VERIFY_FAILED, e),
         Err(e @ replay::ReplayError::DataNotFound { .. }) => error(EXIT_VERIFY_FAILED, e),
+        Err(e) => error(EXIT_BAD_INPUT, e),
+    }
+}
+
+fn cmd_diff(a: &Path, b: &Path, key: Option<&Path>, json: bool) -> u8 {
+    let pinned = match load_pinned(key) {
+        Ok(k) => k,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    match crate::bundle::diff::diff(a, b, pinned.as_ref()) {
+        Ok(d) => {
+            if json {
+                print_json(&json!({
+                    "identical": d.identical(),
+                    "diff": serde_json::to_value(&d).unwrap_or_default(),
+                }));
+            } else {
+                out!("{}", crate::bundle::diff::render(&d, a, b));
+            }
+            EXIT_OK
+        }
+        Err(e @ crate::bundle::diff::DiffError::Verify { .. }) => error(EXIT_VERIFY_FAILED, e),
         Err(e) => error(EXIT_BAD_INPUT, e),
     }
 }

@@ -304,8 +304,9 @@ fn csv_header(path: &Path) -> Result<Vec<String>, DataError> {
     Ok(split_csv_line(text))
 }
 
-/// Splits one CSV line on commas, honouring double quotes.
-fn split_csv_line(line: &str) -> Vec<String> {
+/// Splits one CSV line on commas, honouring double quotes (the tool's own tables and
+/// header rows).
+pub fn split_csv_line(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut field = String::new();
     let mut quoted = false;

@@ -32,6 +32,7 @@ mod boundaries;
 mod claims;
 mod common;
 mod determinism;
+mod diff;
 mod gaming;
 mod lewisham;
 mod matched;
