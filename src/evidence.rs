@@ -1387,6 +1387,7 @@ pub fn write_balance_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()
 /// Bundle paths of the computed evidence files of this audit, in path order.
 pub fn evidence_files(audit: &Audit) -> Vec<&'static str> {
     let mut v = vec![
+        "report.html",
         "results.json",
         "tables/cohort.csv",
         "tables/convictions.csv",
@@ -1416,6 +1417,7 @@ pub fn evidence_files(audit: &Audit) -> Vec<&'static str> {
 pub fn write_evidence(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::Result<()> {
     match path {
         "results.json" => w.write_all(&results_json(audit)),
+        "report.html" => w.write_all(&crate::report::report_html(audit)),
         "tables/cohort.csv" => write_ledger_csv(&audit.spec, &audit.cohort, w),
         "tables/pool_cohort.csv" => match &audit.pool_cohort {
             Some(p) => write_ledger_csv(&audit.spec, p, w),

@@ -27,6 +27,7 @@ pub mod outcomes;
 pub mod par;
 pub mod pipeline;
 pub mod predicted;
+pub mod report;
 pub mod risk;
 pub mod spec;
 pub mod stats;

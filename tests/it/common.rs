@@ -29,8 +29,9 @@ pub const EXIT_OUTPUT_FAILED: i32 = 4;
 
 /// The files of a bundle that are computed from the spec and the inputs, and so must be
 /// byte-identical on every run.
-pub const COMPUTED_FILES: [&str; 6] = [
+pub const COMPUTED_FILES: [&str; 7] = [
     "datapackage.json",
+    "report.html",
     "results.json",
     "spec.toml",
     "tables/cohort.csv",

@@ -37,6 +37,7 @@ mod gaming;
 mod lewisham;
 mod matched;
 mod predicted;
+mod report;
 mod run;
 mod spec_check;
 mod tamper;

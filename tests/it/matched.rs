@@ -26,8 +26,9 @@ use serde_json::Value;
 use crate::common::*;
 
 /// Every computed file of a matched bundle: the common ones and the matching tables.
-const MATCHED_FILES: [&str; 10] = [
+const MATCHED_FILES: [&str; 11] = [
     "datapackage.json",
+    "report.html",
     "results.json",
     "spec.toml",
     "tables/balance.csv",

@@ -28,8 +28,9 @@ use crate::common::*;
 const MODELS_REL: &str = "../../../audit-specs/models";
 
 /// Every computed file of a predicted bundle.
-const PREDICTED_FILES: [&str; 7] = [
+const PREDICTED_FILES: [&str; 8] = [
     "datapackage.json",
+    "report.html",
     "results.json",
     "spec.toml",
     "tables/cohort.csv",
@@ -1021,7 +1022,7 @@ fn the_model_and_offence_map_are_embedded_and_listed_as_inputs() {
     sb.cmd(["verify"])
         .arg(&b.dir)
         .assert(EXIT_OK)
-        .stdout_has(&["(12 files and the attestation)"]);
+        .stdout_has(&["(13 files and the attestation)"]);
 }
 
 #[test]
