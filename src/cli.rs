@@ -98,6 +98,20 @@ pub enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// Re-render a bundle's report (recomputed from its spec and inputs, after verifying).
+    Report {
+        /// Bundle directory.
+        bundle: PathBuf,
+        /// `html` (as report.html) or `md` (Markdown for a review document).
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Directory holding the inputs of a bundle made with --no-embed-inputs.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Trust only this public key (SPKI PEM).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// Explain why two bundles differ: spec, inputs, cohort, outcomes, results.
     Diff {
         /// The first bundle.
@@ -226,6 +240,12 @@ pub fn run(cli: Cli) -> u8 {
         }
         Command::Check { specs } => cmd_check(&specs, json),
         Command::Diff { a, b, key } => cmd_diff(&a, &b, key.as_deref(), json),
+        Command::Report {
+            bundle,
+            format,
+            data,
+            key,
+        } => cmd_report(&bundle, &format, data.as_deref(), key.as_deref()),
         Command::Keygen { out, force } => cmd_keygen(out.as_deref(), force, json),
         Command::Synth(args) => cmd_synth(&args, json),
         Command::Schema => {
@@ -691,6 +711,34 @@ fn cmd_replay(bundle: &Path, data: Option<&Path>, key: Option<&Path>, json: bool
         }
         Err(e @ replay::ReplayError::Verify(_)) => error(EXIT_VERIFY_FAILED, e),
         Err(e @ replay::ReplayError::DataNotFound { .. }) => error(EXIT_VERIFY_FAILED, e),
+        Err(e) => error(EXIT_BAD_INPUT, e),
+    }
+}
+
+fn cmd_report(bundle: &Path, format: &str, data: Option<&Path>, key: Option<&Path>) -> u8 {
+    if format != "html" && format != "md" {
+        return error(
+            EXIT_BAD_INPUT,
+            format!("unknown report format {format:?}; known formats are: html, md"),
+        );
+    }
+    let pinned = match load_pinned(key) {
+        Ok(k) => k,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    match replay::recompute(bundle, data, pinned.as_ref()) {
+        Ok(audit) => {
+            if format == "md" {
+                out!("{}", crate::report::report_markdown(&audit));
+            } else {
+                out!(
+                    "{}",
+                    String::from_utf8_lossy(&crate::report::report_html(&audit))
+                );
+            }
+            EXIT_OK
+        }
+        Err(e @ replay::ReplayError::Verify(_)) => error(EXIT_VERIFY_FAILED, e),
         Err(e) => error(EXIT_BAD_INPUT, e),
     }
 }

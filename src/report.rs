@@ -337,3 +337,56 @@ pub fn report_html(audit: &Audit) -> Vec<u8> {
     h += "<h2>How to check this bundle</h2>\n<ol>\n<li><code>outcome-audit verify BUNDLE --key signer.pub.pem</code> checks the signature and every file's hash; <code>outcome-audit replay BUNDLE</code> recomputes every figure from the embedded inputs and compares them byte for byte.</li>\n<li>Without this tool: check <code>manifest.json</code> with <code>sha256sum</code>, the DSSE envelope <code>attestation.dsse.json</code> with Python securesystemslib, and <code>datapackage.json</code> with <code>frictionless validate</code> (docs/verify-without-us.md gives the commands).</li>\n</ol>\n</body>\n</html>\n";
     h.into_bytes()
 }
+
+/// The report as Markdown, for pasting into a review document: the verdict, the
+/// evaluations table, the payment lines and the exclusion ledger, with the same
+/// figures as report.html and results.json.
+pub fn report_markdown(audit: &Audit) -> String {
+    let spec = &audit.spec;
+    let c = &spec.contract;
+    let mut m = format!("# {}\n\nContract `{}`: {} (commissioner), {} (provider), {} (evaluator).\n\n## Verdict\n\n", c.title, c.id, c.commissioner, c.provider, c.evaluator);
+    for e in &audit.evaluations {
+        m += &format!("{}\n\n", sentence(audit, e).replace("&amp;", "&"));
+    }
+    m += &format!(
+        "Payment: {} {} ({}). Verdict code: `{}`.\n\n",
+        spec.payment.currency,
+        minor_to_decimal(audit.total_minor),
+        crate::evidence::direction(audit.total_minor),
+        crate::evidence::verdict_code(audit)
+    );
+    if !audit.evaluations.is_empty() {
+        m += "## Measures\n\n| scope | people | cohort | comparator | improvement | required | decision |\n|---|---|---|---|---|---|---|\n";
+        for e in &audit.evaluations {
+            m += &format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                e.scope,
+                e.people,
+                e.treated.to_fixed(RATE_PLACES),
+                e.comparator.to_fixed(RATE_PLACES),
+                e.improvement.to_fixed(RATE_PLACES),
+                e.required.to_fixed(RATE_PLACES),
+                e.code()
+            );
+        }
+        m += "\n";
+    }
+    m += "## Payment\n\n| scope | amount | explanation |\n|---|---|---|\n";
+    for p in &audit.payments {
+        m += &format!(
+            "| {} | {} | {} |\n",
+            p.scope,
+            minor_to_decimal(p.amount_minor),
+            p.explanation
+        );
+    }
+    m += "\n## Exclusion ledger\n\n| period | rule | people |\n|---|---|---|\n";
+    for (g, group) in audit.cohort.groups.iter().enumerate() {
+        let (eligible, excluded) = audit.cohort.group_counts(spec, g);
+        m += &format!("| {} | (eligible) | {} |\n", group.period.name, eligible);
+        for x in excluded {
+            m += &format!("| {} | {} | {} |\n", group.period.name, x.rule, x.count);
+        }
+    }
+    m
+}

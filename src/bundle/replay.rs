@@ -157,6 +157,21 @@ pub fn replay(
     data: Option<&Path>,
     pinned: Option<&VerifyingKey>,
 ) -> Result<ReplayReport, ReplayError> {
+    let audit = recompute(bundle, data, pinned)?;
+    let mut report = ReplayReport {
+        compared: Vec::new(),
+        differences: Vec::new(),
+    };
+    compare(bundle, &audit, &mut report);
+    Ok(report)
+}
+
+/// Verifies a bundle and recomputes its audit from its own spec and inputs.
+pub fn recompute(
+    bundle: &Path,
+    data: Option<&Path>,
+    pinned: Option<&VerifyingKey>,
+) -> Result<pipeline::Audit, ReplayError> {
     let verified = verify::verify_bundle(bundle, pinned).map_err(ReplayError::Verify)?;
     let recorded = recorded_digests(verified.statement());
     let spec_path = bundle.join(SPEC_FILE);
@@ -172,13 +187,12 @@ pub fn replay(
         );
     }
     let inputs = pipeline::load_inputs(&spec, &paths).map_err(AuditError::from)?;
-    let audit = pipeline::audit(spec, inputs)?;
-    let mut report = ReplayReport {
-        compared: Vec::new(),
-        differences: Vec::new(),
-    };
-    for rel in computed_paths(&audit) {
-        let recomputed = computed_bytes(&audit, rel);
+    Ok(pipeline::audit(spec, inputs)?)
+}
+
+fn compare(bundle: &Path, audit: &pipeline::Audit, report: &mut ReplayReport) {
+    for rel in computed_paths(audit) {
+        let recomputed = computed_bytes(audit, rel);
         let rel = rel.to_string();
         let path = bundle.join(&rel);
         report.compared.push(rel.clone());
@@ -200,7 +214,6 @@ pub fn replay(
                 .push(first_difference(&rel, &stored, &recomputed));
         }
     }
-    Ok(report)
 }
 
 /// Locates the first difference between two versions of a file.

@@ -94,3 +94,33 @@ fn the_report_uses_no_network_and_its_tags_balance() {
     // The Justice Data Lab wording of the verdict.
     assert!(html.contains("The number of proven reoffences per offender for 999 people in cohort-1 was 135.6 per 100 offenders, compared with 156.9 per 100 offenders for the matched comparison group. The difference is statistically significant."), "{html}");
 }
+
+#[test]
+fn report_re_renders_the_bundles_page_and_writes_markdown() {
+    let sb = Sandbox::new();
+    let b = sb.audit(committed_spec("doncaster-cohort-2"));
+    let html = sb.cmd(["report"]).arg(&b.dir).assert(EXIT_OK).stdout;
+    assert_eq!(
+        html,
+        std::fs::read_to_string(b.path("report.html")).unwrap()
+    );
+    let md = sb
+        .cmd(["report", "--format", "md"])
+        .arg(&b.dir)
+        .assert(EXIT_OK)
+        .stdout;
+    // 547 of 1000 against the published 0.580: 3.3 points, short of 5.
+    assert!(
+        md.contains(
+            "| cohort-2 | 1000 | 0.547000 | 0.580000 | 0.033000 | 0.050000 | threshold-not-met |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("Payment: GBP -1000000.00 (repaid by the provider)"),
+        "{md}"
+    );
+    sb.cmd(["report", "--format", "pdf"])
+        .arg(&b.dir)
+        .assert(EXIT_BAD_INPUT);
+}
