@@ -65,7 +65,7 @@ pub enum Command {
         #[arg(required = true)]
         specs: Vec<PathBuf>,
         /// Bundle directory (one spec), or a directory holding one bundle per contract id
-        /// (several specs). Default: evidence/<contract id>.
+        /// (several specs). Default: `evidence/<contract id>`.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Private signing key (PKCS#8 PEM). Default: $OUTCOME_AUDIT_KEY, else a per-user

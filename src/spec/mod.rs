@@ -2,7 +2,7 @@
 //! value it never has to re-check.
 //!
 //! Reading happens in two steps, as in cargo-deny: [`raw`] mirrors the file (unknown
-//! fields rejected by the parser with their position), then [`AuditSpec::from_raw`]
+//! fields rejected by the parser with their position), then `AuditSpec::from_raw`
 //! checks meaning — dates, decimals, which fields go with which `kind` — and reports
 //! *every* problem at once, each with `file:line:column` and a line of help. Nothing
 //! that DOMAIN.md calls contract-specific has a default: the spec must say it.
