@@ -693,27 +693,7 @@ impl SynthConfig {
             if self.groups[..index].iter().any(|g| g.name == group.name) && !name.is_empty() {
                 problems.push(ConfigProblem::DuplicateGroupName { name: name.clone() });
             }
-            let mut dates_ok = true;
-            for date in [group.from, group.to] {
-                if date < ymd(1900, 1, 1) || date > ymd(2100, 12, 31) {
-                    dates_ok = false;
-                    problems.push(ConfigProblem::DateOutOfRange {
-                        group: name.clone(),
-                        date,
-                    });
-                }
-            }
-            if group.to < group.from {
-                dates_ok = false;
-                problems.push(ConfigProblem::EmptyDateRange {
-                    group: name.clone(),
-                    from: group.from,
-                    to: group.to,
-                });
-            }
-            if dates_ok {
-                ranges.push((group.from, group.to, name.clone()));
-            }
+            check_date_range(&name, group.from, group.to, &mut problems, &mut ranges);
             if group.reoffenders > group.eligible {
                 problems.push(ConfigProblem::ReoffendersExceedEligible {
                     group: name.clone(),
@@ -789,27 +769,7 @@ impl SynthConfig {
             } else if matched.periods[..index].iter().any(|p| p.name == name) {
                 problems.push(ConfigProblem::DuplicateGroupName { name: name.clone() });
             }
-            let mut dates_ok = true;
-            for date in [period.from, period.to] {
-                if date < ymd(1900, 1, 1) || date > ymd(2100, 12, 31) {
-                    dates_ok = false;
-                    problems.push(ConfigProblem::DateOutOfRange {
-                        group: name.clone(),
-                        date,
-                    });
-                }
-            }
-            if period.to < period.from {
-                dates_ok = false;
-                problems.push(ConfigProblem::EmptyDateRange {
-                    group: name.clone(),
-                    from: period.from,
-                    to: period.to,
-                });
-            }
-            if dates_ok {
-                ranges.push((period.from, period.to, name.clone()));
-            }
+            check_date_range(&name, period.from, period.to, problems, &mut ranges);
             if period.effect_per_mille > 1000 {
                 problems.push(ConfigProblem::RateAboveThousand {
                     field: "effect_per_mille",
@@ -2993,6 +2953,38 @@ fn push_date(line: &mut Vec<u8>, day: i32) -> Result<(), SynthError> {
     line.push(b'-');
     push_num(line, u64::from(date.day()), 2);
     Ok(())
+}
+
+/// Checks one group's or period's discharge-date range (within 1900–2100, not empty),
+/// and keeps it for the overlap check when it is usable.
+fn check_date_range(
+    name: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    problems: &mut Vec<ConfigProblem>,
+    ranges: &mut Vec<(NaiveDate, NaiveDate, String)>,
+) {
+    let mut dates_ok = true;
+    for date in [from, to] {
+        if date < ymd(1900, 1, 1) || date > ymd(2100, 12, 31) {
+            dates_ok = false;
+            problems.push(ConfigProblem::DateOutOfRange {
+                group: name.to_string(),
+                date,
+            });
+        }
+    }
+    if to < from {
+        dates_ok = false;
+        problems.push(ConfigProblem::EmptyDateRange {
+            group: name.to_string(),
+            from,
+            to,
+        });
+    }
+    if dates_ok {
+        ranges.push((from, to, name.to_string()));
+    }
 }
 
 #[cfg(test)]
