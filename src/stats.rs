@@ -1010,7 +1010,7 @@ const SET_WEIGHT_TOLERANCE: f64 = 1e-9;
 /// mean(treated) − mean(set's weighted comparison outcome).
 ///
 /// The random stream is pinned: one [`SplitMix64`] seeded with `seed`; replicate after
-/// replicate, draw after draw, each set index is `next_below(sets.len())` (Lemire's
+/// replicate, draw after draw, each set index is `below(sets.len())` (Lemire's
 /// unbiased bounded draw). Each set's difference dᵢ = treatedᵢ − Σ wᵢₖ yᵢₖ / Σ wᵢₖ is
 /// computed once; a replicate's estimate is the mean of its drawn dᵢ, summed in draw
 /// order. The percentile interval takes the (1 − c)/2 and (1 + c)/2 quantiles of the
@@ -1087,8 +1087,8 @@ pub fn bootstrap_difference(
     for _ in 0..replicates {
         let mut s = 0.0;
         for _ in 0..n {
-            // `next_below(bound)` < bound = n, so the index is in range.
-            let k = rng.next_below(bound) as usize;
+            // `below(bound)` < bound = n, so the index is in range.
+            let k = rng.below(bound) as usize;
             s += differences.get(k).copied().unwrap_or(0.0);
         }
         estimates.push(s / n_f);
@@ -1253,44 +1253,9 @@ pub fn jdl_significant(p_value: f64, alpha: f64, treated_n: usize, rate: f64) ->
 // Random numbers
 // ---------------------------------------------------------------------------------------
 
-/// SplitMix64 (Steele, Lea & Flood 2014; Vigna's reference `splitmix64.c`): a 64-bit
-/// generator whose whole state is one counter, so a seed pins its stream on every
-/// platform. Not for cryptography.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator whose first output is derived from `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `0..bound` by Lemire's unbiased multiply-and-reject method
-    /// (2019); `bound` 0 gives 0.
-    pub fn next_below(&mut self, bound: u64) -> u64 {
-        let mut m = u128::from(self.next_u64()) * u128::from(bound);
-        let mut low = m as u64;
-        if low < bound {
-            let threshold = bound.wrapping_neg() % bound;
-            while low < threshold {
-                m = u128::from(self.next_u64()) * u128::from(bound);
-                low = m as u64;
-            }
-        }
-        (m >> 64) as u64
-    }
-}
+/// The project's one SplitMix64 generator (with Lemire's unbiased `below`), shared with
+/// the synthetic data generator so that there is a single pinned random stream.
+pub use crate::synth::SplitMix64;
 
 // ---------------------------------------------------------------------------------------
 // Student's t distribution
@@ -2226,14 +2191,14 @@ mod tests {
         // Python 3.11 with arbitrary-precision integers: m = x·s, l = m mod 2⁶⁴,
         // reject while l < (2⁶⁴ − s) mod s, return m >> 64.
         let mut r = SplitMix64::new(42);
-        let got: Vec<u64> = (0..12).map(|_| r.next_below(10)).collect();
+        let got: Vec<u64> = (0..12).map(|_| r.below(10)).collect();
         assert_eq!(got, [7, 1, 2, 3, 0, 8, 2, 8, 3, 6, 2, 4]);
         let mut r = SplitMix64::new(7);
-        let got: Vec<u64> = (0..12).map(|_| r.next_below(3)).collect();
+        let got: Vec<u64> = (0..12).map(|_| r.below(3)).collect();
         assert_eq!(got, [1, 0, 2, 1, 1, 0, 1, 0, 0, 1, 0, 2]);
         // A bound where about half of the raw draws are rejected.
         let mut r = SplitMix64::new(1);
-        let got: Vec<u64> = (0..6).map(|_| r.next_below((1 << 63) + 1)).collect();
+        let got: Vec<u64> = (0..6).map(|_| r.below((1 << 63) + 1)).collect();
         assert_eq!(
             got,
             [
@@ -2245,8 +2210,8 @@ mod tests {
                 3727553580931688368
             ]
         );
-        assert_eq!(SplitMix64::new(5).next_below(0), 0);
-        assert_eq!(SplitMix64::new(5).next_below(1), 0);
+        assert_eq!(SplitMix64::new(5).below(0), 0);
+        assert_eq!(SplitMix64::new(5).below(1), 0);
     }
 
     #[test]
