@@ -434,6 +434,10 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
     let comparator = match &spec.comparator {
         Comparator::FixedBaseline { source, .. } => format!("fixed baseline: {source}"),
         Comparator::Historical { period } => format!("historical baseline {}", period.name),
+        Comparator::CaseMix(c) => format!(
+            "each area's {} rate, adjusted for the cohort's mean predicted risk (areas from column {})",
+            c.baseline.name, c.area_column
+        ),
         Comparator::Predicted => {
             "the cohort's own predicted rate: mean risk-model probability".to_string()
         }
@@ -457,7 +461,15 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
             percent_or_value(o.measure, audit.comparator)
         );
     }
-    for e in &audit.evaluations {
+    if let Some(r) = &audit.case_mix {
+        s += &r.table(&spec.payment.currency);
+    }
+    let per_scope = if audit.case_mix.is_some() {
+        &[][..]
+    } else {
+        &audit.evaluations[..]
+    };
+    for e in per_scope {
         // The counts shown are the ones the rate was computed from: for a matched
         // comparison, the cohort members who were matched.
         let matched = audit.matched_scopes.iter().find(|m| m.scope == e.scope);
@@ -563,7 +575,9 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
         );
     }
     for p in &audit.payments {
-        s += &format!("  payment     {}: {}\n", p.scope, p.explanation);
+        if audit.case_mix.is_none() || p.scope == crate::casemix::CAP_SCOPE {
+            s += &format!("  payment     {}: {}\n", p.scope, p.explanation);
+        }
     }
     s += &format!(
         "  total       {} {} ({})\n",

@@ -262,9 +262,13 @@ pub fn people_columns(spec: &AuditSpec, input: &InputSpec) -> Vec<(String, Strin
             r.offence.as_str(),
         ]);
     }
-    if let crate::spec::Comparator::Matched(m) = &spec.comparator {
-        extra.extend(m.covariates.iter().map(|c| c.column.as_str()));
-        extra.extend(m.exact.iter().map(String::as_str));
+    match &spec.comparator {
+        crate::spec::Comparator::Matched(m) => {
+            extra.extend(m.covariates.iter().map(|c| c.column.as_str()));
+            extra.extend(m.exact.iter().map(String::as_str));
+        }
+        crate::spec::Comparator::CaseMix(c) => extra.push(c.area_column.as_str()),
+        _ => {}
     }
     for name in extra {
         let c = (input.column(name).to_string(), name.to_string());

@@ -189,6 +189,15 @@ pub fn pay(payment: &Payment, evaluations: &[Evaluation]) -> Vec<PaymentLine> {
                     amount_minor: 0,
                     explanation: "paid person by person".into(),
                 },
+                // Paid area by area (see `crate::casemix::compare`).
+                Mechanism::CaseMix { .. } => PaymentLine {
+                    scope: e.scope.clone(),
+                    met: true,
+                    units: None,
+                    uncapped_minor: None,
+                    amount_minor: 0,
+                    explanation: "paid area by area".into(),
+                },
                 // Paid in advance and repaid on a miss: meeting the target moves no money.
                 Mechanism::AtRisk { amount_minor } if payment.on_miss != MissRule::Nothing => {
                     PaymentLine {

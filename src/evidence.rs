@@ -69,6 +69,8 @@ struct Results<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     risk: Option<RiskOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    case_mix: Option<CaseMixOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     claims: Option<ClaimsOut>,
     evaluations: Vec<EvaluationOut>,
     payment: PaymentOut,
@@ -218,6 +220,163 @@ fn claims_out(audit: &Audit) -> Option<ClaimsOut> {
             })
             .collect(),
     })
+}
+
+/// Counts of one area in one period, with the rates made from them.
+#[derive(Serialize)]
+struct CountsOut {
+    people: u64,
+    reoffenders: u64,
+    reoffences: u64,
+    scored: u64,
+    rate: Option<Value>,
+    mean_risk: Option<Value>,
+    reoffences_per_reoffender: Option<Value>,
+}
+
+impl From<&crate::casemix::CellCounts> for CountsOut {
+    fn from(c: &crate::casemix::CellCounts) -> Self {
+        CountsOut {
+            people: c.people,
+            reoffenders: c.reoffenders,
+            reoffences: c.units,
+            scored: c.scored,
+            rate: c.rate().map(Value::from),
+            mean_risk: c.mean_risk().map(Value::from),
+            reoffences_per_reoffender: c.frequency().map(Value::from),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CaseMixCellOut {
+    scope: String,
+    area: String,
+    period: String,
+    cohort: CountsOut,
+    baseline: CountsOut,
+    unscored: u64,
+    /// cohort mean risk − baseline mean risk.
+    adjustment: Value,
+    adjusted_baseline: Value,
+    binary_test: Option<InferenceOut>,
+    binary_decision: &'static str,
+    frequency_test: Option<InferenceOut>,
+    frequency_fell: bool,
+    reoffenders_avoided: Value,
+    reoffences_avoided: Option<Value>,
+    binary_minor: i128,
+    frequency_minor: i128,
+    amount: String,
+}
+
+#[derive(Serialize)]
+struct CaseMixSummaryOut {
+    area: String,
+    cohort: CountsOut,
+    baseline: CountsOut,
+    amount_minor: i128,
+    amount: String,
+}
+
+#[derive(Serialize)]
+struct CaseMixOut {
+    area_column: String,
+    cells: Vec<CaseMixCellOut>,
+    /// Per area over the year, then all areas together.
+    annual: Vec<CaseMixSummaryOut>,
+    uncapped_minor: i128,
+}
+
+fn case_mix_out(audit: &Audit) -> Option<CaseMixOut> {
+    let r = audit.case_mix.as_ref()?;
+    let e_of = |scope: &str| audit.evaluations.iter().find(|e| e.scope == scope);
+    Some(CaseMixOut {
+        area_column: r.area_column.clone(),
+        cells: r
+            .cells
+            .iter()
+            .map(|c| CaseMixCellOut {
+                scope: c.scope.clone(),
+                area: c.area.clone(),
+                period: c.period.clone(),
+                cohort: (&c.cohort).into(),
+                baseline: (&c.baseline).into(),
+                unscored: c.unscored,
+                adjustment: c.adjustment.into(),
+                adjusted_baseline: c.adjusted_baseline.into(),
+                binary_test: c.binary_inference.as_ref().map(inference_out),
+                binary_decision: match e_of(&c.scope) {
+                    Some(e) if e.met => "fall-paid",
+                    _ if c.binary_rise => "rise",
+                    _ => "no-payable-change",
+                },
+                frequency_test: c.frequency_inference.as_ref().map(inference_out),
+                frequency_fell: c.frequency_fell,
+                reoffenders_avoided: c.reoffenders_avoided.into(),
+                reoffences_avoided: c.reoffences_avoided.map(Value::from),
+                binary_minor: c.binary_minor,
+                frequency_minor: c.frequency_minor,
+                amount: crate::exact::minor_to_decimal(c.binary_minor + c.frequency_minor),
+            })
+            .collect(),
+        annual: r
+            .summaries
+            .iter()
+            .map(|s| CaseMixSummaryOut {
+                area: s.area.clone(),
+                cohort: (&s.cohort).into(),
+                baseline: (&s.baseline).into(),
+                amount_minor: s.amount_minor,
+                amount: crate::exact::minor_to_decimal(s.amount_minor),
+            })
+            .collect(),
+        uncapped_minor: r.uncapped_minor,
+    })
+}
+
+/// tables/case_mix.csv: one row per area and cohort period.
+pub fn write_case_mix_csv(audit: &Audit, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut out = String::from(
+        "area,period,people,reoffenders,reoffences,rate,mean_risk,baseline_people,baseline_reoffenders,baseline_reoffences,baseline_rate,baseline_mean_risk,adjustment,adjusted_baseline,binary_p_value,binary_significant,frequency,baseline_frequency,frequency_p_value,frequency_fell,binary_minor,frequency_minor\n",
+    );
+    let fixed = |r: Option<Ratio>| r.map(|r| r.to_fixed(RATE_PLACES)).unwrap_or_default();
+    if let Some(r) = &audit.case_mix {
+        for c in &r.cells {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                csv_field(&c.area),
+                csv_field(&c.period),
+                c.cohort.people,
+                c.cohort.reoffenders,
+                c.cohort.units,
+                fixed(Some(c.rate)),
+                fixed(Some(c.mean_risk)),
+                c.baseline.people,
+                c.baseline.reoffenders,
+                c.baseline.units,
+                fixed(Some(c.baseline_rate)),
+                fixed(Some(c.baseline_mean_risk)),
+                fixed(Some(c.adjustment)),
+                fixed(Some(c.adjusted_baseline)),
+                c.binary_inference
+                    .as_ref()
+                    .map(|i| float(i.p_value))
+                    .unwrap_or_default(),
+                c.binary_inference.as_ref().is_some_and(|i| i.significant),
+                fixed(c.frequency),
+                fixed(c.baseline_frequency),
+                c.frequency_inference
+                    .as_ref()
+                    .map(|i| float(i.p_value))
+                    .unwrap_or_default(),
+                c.frequency_fell,
+                c.binary_minor,
+                c.frequency_minor
+            ));
+        }
+    }
+    w.write_all(out.as_bytes())
 }
 
 #[derive(Serialize)]
@@ -780,6 +939,41 @@ fn findings(audit: &Audit) -> Vec<FindingOut> {
             });
         }
     }
+    if let Some(r) = &audit.case_mix {
+        for c in &r.cells {
+            if c.binary_rise {
+                f.push(FindingOut {
+                    code: "binary-rise",
+                    message: format!(
+                        "{}: the binary rate rose above the adjusted baseline ({} against {}){}",
+                        c.scope,
+                        c.rate.to_fixed(RATE_PLACES),
+                        c.adjusted_baseline.to_fixed(RATE_PLACES),
+                        if c.binary_minor < 0 {
+                            "; penalised"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
+            let met = audit
+                .evaluations
+                .iter()
+                .any(|e| e.scope == c.scope && e.met);
+            if c.frequency_fell && !met {
+                f.push(FindingOut {
+                    code: "hurdle-blocks-frequency",
+                    message: format!(
+                        "{}: reoffences per reoffender fell ({} against {}), but the binary target is not met, so the fall is not paid",
+                        c.scope,
+                        c.frequency.map(|r| r.to_fixed(RATE_PLACES)).unwrap_or_default(),
+                        c.baseline_frequency.map(|r| r.to_fixed(RATE_PLACES)).unwrap_or_default()
+                    ),
+                });
+            }
+        }
+    }
     f
 }
 
@@ -959,6 +1153,7 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
         pool: audit.pool_cohort.as_ref().map(|p| cohort_summary(spec, p)),
         matching: matching_out(audit),
         risk: risk_out(audit),
+        case_mix: case_mix_out(audit),
         claims: claims_out(audit),
         findings: findings(audit),
         convictions: ConvictionSummary {
@@ -1048,6 +1243,14 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
                 value_as_written: None,
                 source: Some("no comparator: each person is paid on their own outcome".into()),
                 period: None,
+            },
+            Comparator::CaseMix(c) => ComparatorOut {
+                kind: "case-mix-adjusted",
+                measure: o.measure,
+                value: audit.comparator.into(),
+                value_as_written: None,
+                source: Some("binary rate of the baseline period over all areas, unadjusted; each area and period is compared with its own adjusted baseline, see case_mix.cells".into()),
+                period: Some(c.baseline.name.clone()),
             },
             Comparator::Matched(_) => ComparatorOut {
                 kind: "matched",
@@ -1409,6 +1612,9 @@ pub fn evidence_files(audit: &Audit) -> Vec<&'static str> {
     if !audit.individual.is_empty() {
         v.push("tables/payments.csv");
     }
+    if audit.case_mix.is_some() {
+        v.push("tables/case_mix.csv");
+    }
     v.sort_unstable();
     v
 }
@@ -1430,6 +1636,7 @@ pub fn write_evidence(audit: &Audit, path: &str, w: &mut dyn Write) -> std::io::
         "tables/balance.csv" => write_balance_csv(audit, w),
         "tables/risk.csv" => write_risk_csv(audit, w),
         "tables/payments.csv" => write_payments_csv(audit, w),
+        "tables/case_mix.csv" => write_case_mix_csv(audit, w),
         other => Err(std::io::Error::other(format!("no evidence file {other}"))),
     }
 }

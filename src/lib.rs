@@ -11,6 +11,7 @@
 //! [`synth`] makes synthetic data with a planted, known result.
 
 pub mod bundle;
+pub mod casemix;
 pub mod claims;
 pub mod cli;
 pub mod cohort;

@@ -87,6 +87,8 @@ pub struct Audit {
     pub predicted_scopes: Vec<crate::predicted::PredictedScope>,
     /// Per-person payments (payment kind "per-person").
     pub individual: Vec<crate::predicted::PersonPayment>,
+    /// Areas × cohort periods against case-mix-adjusted baselines.
+    pub case_mix: Option<crate::casemix::CaseMixResult>,
     /// Eligible comparison pool (matched comparisons only).
     pub pool_cohort: Option<CohortResult>,
     /// Outcomes of the cohort's members, then of the pool's eligible members.
@@ -281,6 +283,11 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         _ => None,
     };
 
+    let areas = match &spec.comparator {
+        Comparator::CaseMix(c) => Some(crate::casemix::assign_areas(&spec, c, &people, &cohort)?),
+        _ => None,
+    };
+
     // The people and pool columns are not needed any more: free them before the
     // convictions are processed.
     people.release_frame();
@@ -335,7 +342,8 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
     // Scopes evaluated: each cohort period (per-period threshold), then all pooled.
     let th = &spec.threshold;
     let mut scopes: Vec<(String, Option<usize>, Ratio)> = Vec::new();
-    if let Some(min) = th.per_period {
+    let is_case_mix = matches!(spec.comparator, Comparator::CaseMix(_));
+    if let (Some(min), false) = (th.per_period, is_case_mix) {
         for (g, group) in cohort.groups.iter().enumerate() {
             if group.role == GroupRole::Treated {
                 scopes.push((group.period.name.clone(), Some(g), min));
@@ -425,7 +433,7 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
                         "a matched comparison needs the pool input".into(),
                     )))
                 }
-                (Comparator::None, _, _) => {
+                (Comparator::None | Comparator::CaseMix(_), _, _) => {
                     return Err(AuditError::Compare(CompareError::Inference(
                         "comparator kind \"none\" has no evaluation".into(),
                     )))
@@ -474,12 +482,23 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         headline_comparator.get_or_insert(comparator);
         evaluations.push(e);
     }
-    let comparator = match (&spec.comparator, headline_comparator) {
+    let mut comparator = match (&spec.comparator, headline_comparator) {
         (Comparator::FixedBaseline { value, .. }, _) => *value,
         (_, Some(c)) => c,
         (_, None) => Ratio::ZERO,
     };
     let mut payments = decision::pay(&spec.payment, &evaluations);
+    let mut case_mix = None;
+    if let (Some(areas), Some(scores)) = (&areas, &risk) {
+        let (result, e, lines) =
+            crate::casemix::compare(&spec, areas, &cohort, cohort_outcomes, scores)?;
+        evaluations = e;
+        payments = lines;
+        if let Some(rate) = result.summaries.last().and_then(|s| s.baseline.rate()) {
+            comparator = rate;
+        }
+        case_mix = Some(result);
+    }
     let mut individual = Vec::new();
     if let (
         crate::spec::Mechanism::PerPerson {
@@ -544,6 +563,7 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         risk,
         predicted_scopes,
         individual,
+        case_mix,
         pool_cohort,
         outcomes,
         totals,

@@ -29,6 +29,10 @@ fn comparator_words(audit: &Audit) -> String {
             format!("the published baseline ({})", esc(source))
         }
         Comparator::Historical { period } => format!("the baseline period {}", esc(&period.name)),
+        Comparator::CaseMix(c) => format!(
+            "the area's baseline period {}, adjusted for the cohort's risk mix",
+            esc(&c.baseline.name)
+        ),
         Comparator::Matched(_) => "the matched comparison group".into(),
         Comparator::Predicted => "the cohort's own predicted rate".into(),
         Comparator::None => "no comparator".into(),
@@ -157,6 +161,105 @@ fn chart(audit: &Audit) -> String {
     s
 }
 
+/// Header and rows of the case-mix tables (areas × periods, then the year), values as
+/// in results.json.
+type Table = (&'static [&'static str], Vec<Vec<String>>);
+
+fn case_mix_tables(audit: &Audit) -> Option<(Table, Table)> {
+    let r = audit.case_mix.as_ref()?;
+    let fixed = |x: Option<Ratio>| x.map(|v| v.to_fixed(RATE_PLACES)).unwrap_or_default();
+    let cells = r
+        .cells
+        .iter()
+        .map(|c| {
+            vec![
+                c.scope.clone(),
+                c.cohort.people.to_string(),
+                fixed(Some(c.rate)),
+                fixed(Some(c.baseline_rate)),
+                fixed(Some(c.adjustment)),
+                fixed(Some(c.adjusted_baseline)),
+                c.binary_inference
+                    .as_ref()
+                    .map(|i| crate::evidence::float(i.p_value))
+                    .unwrap_or_default(),
+                fixed(c.frequency),
+                fixed(c.baseline_frequency),
+                if c.frequency_fell { "yes" } else { "no" }.to_string(),
+                minor_to_decimal(c.binary_minor + c.frequency_minor),
+            ]
+        })
+        .collect();
+    let annual = r
+        .summaries
+        .iter()
+        .map(|y| {
+            vec![
+                y.area.clone(),
+                y.cohort.people.to_string(),
+                fixed(y.cohort.rate()),
+                fixed(y.baseline.rate()),
+                fixed(y.cohort.frequency()),
+                fixed(y.baseline.frequency()),
+                minor_to_decimal(y.amount_minor),
+            ]
+        })
+        .collect();
+    Some((
+        (
+            &[
+                "area/period",
+                "people",
+                "rate",
+                "baseline rate",
+                "risk adjustment",
+                "adjusted baseline",
+                "p (binary)",
+                "reoffences per reoffender",
+                "baseline",
+                "frequency fell",
+                "amount",
+            ],
+            cells,
+        ),
+        (
+            &[
+                "area",
+                "people",
+                "rate",
+                "baseline rate",
+                "reoffences per reoffender",
+                "baseline",
+                "amount",
+            ],
+            annual,
+        ),
+    ))
+}
+
+fn html_table(caption: &str, (head, rows): &Table) -> String {
+    let mut h = format!("<table><caption>{}</caption>\n<tr>", esc(caption));
+    for c in head.iter() {
+        h += &format!("<th>{}</th>", esc(c));
+    }
+    h += "</tr>\n";
+    for r in rows {
+        h += &row(&r.iter().map(|c| esc(c)).collect::<Vec<_>>());
+        h += "\n";
+    }
+    h + "</table>\n"
+}
+
+fn md_table((head, rows): &Table) -> String {
+    let mut m = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
+    for r in rows {
+        m += &format!("| {} |\n", r.join(" | "));
+    }
+    m + "\n"
+}
+
+const CASE_MIX_NOTE: &str = "Each area's cohort in each period is compared with the area's baseline rate moved by the risk adjustment (the cohort's mean predicted probability minus the baseline cohort's). Reoffences per reoffender are paid only where the binary target is met (the binary hurdle).";
+
 fn row(cells: &[String]) -> String {
     let mut s = String::from("<tr>");
     for c in cells {
@@ -268,6 +371,15 @@ pub fn report_html(audit: &Audit) -> Vec<u8> {
         h += "\n<p>Blue: the cohort; grey: the comparator; dashed red: the value the cohort had to reach; black: the interval of the difference, where one was computed.</p>\n";
     }
 
+    if let Some((cells, annual)) = case_mix_tables(audit) {
+        h += &format!("<h2>Areas and periods</h2>\n<p>{CASE_MIX_NOTE}</p>\n");
+        h += &html_table(
+            "Each area and period against its case-mix-adjusted baseline",
+            &cells,
+        );
+        h += &html_table("The year, per area and over all areas", &annual);
+    }
+
     h += "<h2>Payment</h2>\n<table><caption>What is owed, line by line</caption>\n<tr><th>scope</th><th>amount</th><th>explanation</th></tr>\n";
     for p in &audit.payments {
         h += &row(&[
@@ -370,6 +482,11 @@ pub fn report_markdown(audit: &Audit) -> String {
             );
         }
         m += "\n";
+    }
+    if let Some((cells, annual)) = case_mix_tables(audit) {
+        m += &format!("## Areas and periods\n\n{CASE_MIX_NOTE}\n\n");
+        m += &md_table(&cells);
+        m += &md_table(&annual);
     }
     m += "## Payment\n\n| scope | amount | explanation |\n|---|---|---|\n";
     for p in &audit.payments {

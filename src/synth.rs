@@ -283,6 +283,10 @@ pub struct GroupConfig {
     pub excluded_remand: usize,
     /// Discharged people whose sentence was for a breach only (excluded).
     pub excluded_breach_only: usize,
+    /// Value of the `area` column for this group's people, when not the config's `area`.
+    /// Groups of different areas may overlap in time; groups of one area may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
 }
 
 /// How often each kind of mess row is planted, per mille of people in `people.csv`
@@ -488,6 +492,7 @@ impl SynthConfig {
             excluded_deported: 25,
             excluded_remand: 40,
             excluded_breach_only: 15,
+            area: None,
         };
         Self {
             seed,
@@ -540,6 +545,7 @@ impl SynthConfig {
                 excluded_deported: deported,
                 excluded_remand: remand,
                 excluded_breach_only: breach_only,
+                area: None,
             }],
             noise: NoiseConfig {
                 before_discharge_per_mille: 60,
@@ -553,6 +559,109 @@ impl SynthConfig {
                 history_rows_milli: 2530,
             },
             outsiders: people / 50,
+            matched: None,
+        }
+    }
+
+    /// Transforming Rehabilitation, first year: three contract package areas (`north`,
+    /// `midlands`, `south`), each with a 2011 baseline year and four 2016 quarterly
+    /// cohorts, written to one `people.csv` whose `area` column names the area. The
+    /// reoffender counts reproduce the published first-year pattern over all areas: a
+    /// binary rate of 45.4% (2270 of 5000) against 47.5% (2375 of 5000) in the baseline,
+    /// while reoffences per reoffender rise from about 4.2 to about 4.7 (the planted means
+    /// per area; the realised means are in the truth). The areas differ on purpose:
+    /// `north` falls clearly in rate and frequency, `midlands` keeps its rate but falls in
+    /// frequency (which the binary hurdle does not let be paid), and `south` rises.
+    pub fn transforming_rehabilitation(seed: u64) -> Self {
+        let group = |area: &str,
+                     name: &str,
+                     from: NaiveDate,
+                     to: NaiveDate,
+                     eligible: usize,
+                     reoffenders: usize,
+                     mean_milli: u32| GroupConfig {
+            name: format!("{area}/{name}"),
+            from,
+            to,
+            eligible,
+            reoffenders,
+            mean_offences_per_reoffender_milli: mean_milli,
+            excluded_deported: eligible / 100,
+            excluded_remand: eligible / 50,
+            excluded_breach_only: eligible / 100,
+            area: Some(area.to_string()),
+        };
+        let quarters = [
+            ("2016-q1", ymd(2016, 1, 1), ymd(2016, 3, 31)),
+            ("2016-q2", ymd(2016, 4, 1), ymd(2016, 6, 30)),
+            ("2016-q3", ymd(2016, 7, 1), ymd(2016, 9, 30)),
+            ("2016-q4", ymd(2016, 10, 1), ymd(2016, 12, 31)),
+        ];
+        // (area, baseline eligible, baseline reoffenders, quarterly eligible,
+        //  reoffenders per quarter, baseline and cohort mean offences per reoffender)
+        type AreaPlan = (&'static str, usize, usize, usize, [usize; 4], u32, u32);
+        let areas: [AreaPlan; 3] = [
+            (
+                "north",
+                2000,
+                1000,
+                500,
+                [200, 205, 215, 220],
+                TR_BASELINE_MEAN_MILLI,
+                3400,
+            ),
+            (
+                "midlands",
+                1600,
+                736,
+                400,
+                [184, 184, 184, 184],
+                TR_BASELINE_MEAN_MILLI,
+                3500,
+            ),
+            (
+                "south",
+                1400,
+                639,
+                350,
+                [160, 168, 176, 190],
+                TR_BASELINE_MEAN_MILLI,
+                7550,
+            ),
+        ];
+        let mut groups = Vec::new();
+        for (area, base_n, base_k, n, ks, base_mean, mean) in areas {
+            groups.push(group(
+                area,
+                "baseline-2011",
+                ymd(2011, 1, 1),
+                ymd(2011, 12, 31),
+                base_n,
+                base_k,
+                base_mean,
+            ));
+            for ((name, from, to), k) in quarters.iter().zip(ks) {
+                groups.push(group(area, name, *from, *to, n, k, mean));
+            }
+        }
+        Self {
+            seed,
+            id_prefix: "T".to_string(),
+            area: "unassigned".to_string(),
+            male_share_per_mille: 850,
+            groups,
+            noise: NoiseConfig {
+                before_discharge_per_mille: 40,
+                late_disposal_per_mille: 20,
+                after_window_per_mille: 100,
+                breach_per_mille: 60,
+                caution_per_mille: 40,
+                unknown_code_per_mille: 15,
+                duplicate_per_mille: 20,
+                multi_offence_event_per_mille: 40,
+                history_rows_milli: 1500,
+            },
+            outsiders: 100,
             matched: None,
         }
     }
@@ -714,14 +823,33 @@ impl SynthConfig {
                 .and_then(|t| t.checked_add(group.excluded_remand))
                 .and_then(|t| t.checked_add(group.excluded_breach_only));
         }
-        ranges.sort();
-        for pair in ranges.windows(2) {
-            if let [(_, first_to, first), (second_from, _, second)] = pair {
-                if second_from <= first_to {
+        // Groups of one area must not overlap; different areas may share dates.
+        let area_of = |name: &str| -> &str {
+            self.groups
+                .iter()
+                .find(|g| g.name == name)
+                .and_then(|g| g.area.as_deref())
+                .unwrap_or(&self.area)
+        };
+        let mut keyed: Vec<(&str, NaiveDate, NaiveDate, &String)> = ranges
+            .iter()
+            .map(|(from, to, name)| (area_of(name), *from, *to, name))
+            .collect();
+        keyed.sort();
+        for pair in keyed.windows(2) {
+            if let [(area_a, _, first_to, first), (area_b, second_from, _, second)] = pair {
+                if area_a == area_b && second_from <= first_to {
                     problems.push(ConfigProblem::OverlappingGroups {
-                        first: first.clone(),
-                        second: second.clone(),
+                        first: (*first).clone(),
+                        second: (*second).clone(),
                     });
+                }
+            }
+        }
+        for group in &self.groups {
+            if let Some(area) = &group.area {
+                if area.is_empty() || area.chars().any(|c| matches!(c, ',' | '"' | '\n' | '\r')) {
+                    problems.push(ConfigProblem::BadArea { area: area.clone() });
                 }
             }
         }
@@ -815,6 +943,9 @@ impl SynthConfig {
 
 /// Pool size of [`SynthConfig::peterborough`]: about 20,000 rows of `pool.csv`.
 pub const PETERBOROUGH_POOL: usize = 20_000;
+
+/// Planted mean offences per reoffender of the Transforming Rehabilitation baseline years.
+const TR_BASELINE_MEAN_MILLI: u32 = 4200;
 
 /// Whether refs made of `a` or `b` followed by digits could be equal.
 fn prefixes_clash(a: &str, b: &str) -> bool {
@@ -1517,7 +1648,13 @@ impl<'a> Plan<'a> {
                 Status::Remand => b",time_served_on_remand,N,",
                 Status::BreachOnly => b",sentence_completed,Y,",
             });
-            line.extend_from_slice(self.config.area.as_bytes());
+            let area = self
+                .config
+                .groups
+                .get(p.group as usize)
+                .and_then(|g| g.area.as_deref())
+                .unwrap_or(&self.config.area);
+            line.extend_from_slice(area.as_bytes());
             out.emit()?;
 
             truth.rows.people += 1;
@@ -3039,6 +3176,7 @@ mod tests {
                     excluded_deported: 10,
                     excluded_remand: 12,
                     excluded_breach_only: 9,
+                    area: None,
                 },
                 GroupConfig {
                     name: "one-day".to_string(),
@@ -3050,6 +3188,7 @@ mod tests {
                     excluded_deported: 3,
                     excluded_remand: 0,
                     excluded_breach_only: 1,
+                    area: None,
                 },
                 GroupConfig {
                     name: "nobody-reoffends".to_string(),
@@ -3061,6 +3200,7 @@ mod tests {
                     excluded_deported: 2,
                     excluded_remand: 2,
                     excluded_breach_only: 2,
+                    area: None,
                 },
             ],
             noise: NoiseConfig {
@@ -3601,6 +3741,7 @@ mod tests {
                         excluded_deported: rng.below(5) as usize,
                         excluded_remand: rng.below(5) as usize,
                         excluded_breach_only: rng.below(5) as usize,
+                        area: None,
                     }
                 })
                 .collect();

@@ -12,9 +12,10 @@ pub fn run(args: &SynthArgs, json: bool) -> u8 {
         "doncaster" => SynthConfig::doncaster(args.seed),
         "national" => SynthConfig::national(args.seed, args.people),
         "peterborough" => SynthConfig::peterborough_with_pool(args.seed, args.pool),
+        "tr" => SynthConfig::transforming_rehabilitation(args.seed),
         other => {
             eprintln!(
-                "error: unknown preset {other:?}\n    help: known presets are: doncaster, national, peterborough"
+                "error: unknown preset {other:?}\n    help: known presets are: doncaster, national, peterborough, tr"
             );
             return EXIT_BAD_INPUT;
         }

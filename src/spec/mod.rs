@@ -21,8 +21,8 @@ use crate::digest::Sha256Digest;
 use crate::exact::Ratio;
 pub use raw::{
     ComparatorKind, CountingUnit, CovariateKind, DuplicatePolicy, InferenceMethod, InputFormat,
-    Measure, OnMiss, PaymentBasis, PaymentKind, PaymentUnit, RepeatIndex, Sanction, ThresholdKind,
-    ValidationMethod, WindowEnd,
+    Measure, OnMiss, OnRise, PaymentBasis, PaymentKind, PaymentUnit, RepeatIndex, Sanction,
+    ThresholdKind, ValidationMethod, WindowEnd,
 };
 use raw::{Number, RawPeriod, RawRule, RawSpec};
 
@@ -261,6 +261,19 @@ pub enum Comparator {
     Predicted,
     /// No comparator: each person is paid on their own outcome.
     None,
+    /// Per area, the baseline period's rate adjusted for the cohort's risk mix.
+    CaseMix(CaseMix),
+}
+
+/// A case-mix-adjusted comparison (Transforming Rehabilitation), checked: each area's
+/// cohort is compared with the same area's baseline-period cohort, whose binary rate is
+/// moved by the difference between the two cohorts' mean predicted risk.
+#[derive(Debug, Clone)]
+pub struct CaseMix {
+    /// The baseline period, computed from the same inputs under the same rules.
+    pub baseline: Period,
+    /// The people column naming each person's area.
+    pub area_column: String,
 }
 
 /// `[threshold]`, checked.
@@ -351,6 +364,16 @@ pub enum Mechanism {
     PerPerson {
         price_minor: i128,
         cap_minor: Option<i128>,
+    },
+    /// Per area and cohort period: `price_minor` per reoffender below the adjusted
+    /// baseline; `frequency_price_minor` per reoffence below the baseline frequency when
+    /// the binary target is met; with `penalty`, a binary rise beyond the threshold costs
+    /// `price_minor` per reoffender above it. `cap_minor` caps the year's payments.
+    CaseMix {
+        price_minor: i128,
+        frequency_price_minor: Option<i128>,
+        cap_minor: Option<i128>,
+        penalty: bool,
     },
 }
 
@@ -910,6 +933,7 @@ impl AuditSpec {
                 }
                 Some(Comparator::Predicted)
             }
+            ComparatorKind::CaseMixAdjusted => check_case_mix(&mut p, &raw),
             ComparatorKind::Historical => {
                 for (field, span) in [
                     ("value", rc.value.as_ref().map(|v| v.span())),
@@ -936,8 +960,10 @@ impl AuditSpec {
         };
         // Periods (including a historical baseline) must have distinct names and not overlap.
         let mut all_periods: Vec<&Period> = periods.iter().collect();
-        if let Some(Comparator::Historical { period }) = &comparator {
-            all_periods.push(period);
+        match &comparator {
+            Some(Comparator::Historical { period }) => all_periods.push(period),
+            Some(Comparator::CaseMix(c)) => all_periods.push(&c.baseline),
+            _ => {}
         }
         let mut names = BTreeSet::new();
         for period in &all_periods {
@@ -961,8 +987,14 @@ impl AuditSpec {
 
         // [inference]
         let inference = raw.inference.as_ref().and_then(|ri| {
-            if !matches!(rc.kind, ComparatorKind::Matched | ComparatorKind::Predicted) {
-                p.at(ri.confidence.span(), "[inference] applies to matched and predicted comparisons in this version", Some("remove [inference], or use kind = \"matched\" or \"predicted\""));
+            if !matches!(
+                rc.kind,
+                ComparatorKind::Matched | ComparatorKind::Predicted | ComparatorKind::CaseMixAdjusted
+            ) {
+                p.at(ri.confidence.span(), "[inference] applies to matched, predicted and case-mix-adjusted comparisons in this version", Some("remove [inference], or use kind = \"matched\", \"predicted\" or \"case-mix-adjusted\""));
+            }
+            if rc.kind == ComparatorKind::CaseMixAdjusted && (ri.jdl_rule || ri.method != InferenceMethod::Welch) {
+                p.at(ri.confidence.span(), "a case-mix-adjusted comparison tests each area and period with Welch's test: use method = \"welch\" without jdl_rule", None);
             }
             if rc.kind == ComparatorKind::Predicted && ri.jdl_rule {
                 p.at(ri.confidence.span(), "inference.jdl_rule applies to matched comparisons", Some("the Justice Data Lab rule is for treated-versus-comparison groups; remove jdl_rule"));
@@ -1022,6 +1054,26 @@ impl AuditSpec {
                     Some("add [inference] with method and confidence"),
                 );
             }
+        }
+        if rc.kind == ComparatorKind::CaseMixAdjusted {
+            if raw.inference.is_none() {
+                p.nowhere(
+                    "comparator kind \"case-mix-adjusted\" needs an [inference] section: payment follows a statistically significant change",
+                    Some("[inference] method = \"welch\", confidence = \"0.95\""),
+                );
+            }
+            if let Some(pooled) = raw.threshold.as_ref().and_then(|t| t.pooled.as_ref()) {
+                p.at(pooled.span(), "threshold.pooled is not used by comparator kind \"case-mix-adjusted\": each area and period is judged on its own and the year's total is their sum", Some("remove threshold.pooled; set threshold.per_period"));
+            }
+            if raw.payment.kind != PaymentKind::CaseMix {
+                p.nowhere("comparator kind \"case-mix-adjusted\" needs payment kind \"case-mix\"", Some("kind = \"case-mix\" with price_minor (per reoffender) and frequency_price_minor (per reoffence)"));
+            }
+        } else if let Some(a) = &rc.area_column {
+            p.at(
+                a.span(),
+                "comparator.area_column is only used by kind \"case-mix-adjusted\"",
+                Some("remove it"),
+            );
         }
         if rc.kind == ComparatorKind::Matched && raw.inference.is_none() {
             p.nowhere(
@@ -1179,8 +1231,75 @@ impl AuditSpec {
                 }
             }
         };
+        if pay.kind != PaymentKind::CaseMix {
+            for (field, span) in [
+                (
+                    "frequency_price_minor",
+                    pay.frequency_price_minor.as_ref().map(|v| v.span()),
+                ),
+                ("on_rise", pay.on_rise.as_ref().map(|v| v.span())),
+            ] {
+                if let Some(span) = span {
+                    p.at(
+                        span,
+                        format!("payment.{field} is only used by kind \"case-mix\""),
+                        Some("remove it"),
+                    );
+                }
+            }
+        }
         let mechanism = match pay.kind {
             PaymentKind::PerPerson => None,
+            PaymentKind::CaseMix => {
+                let price = money(&mut p, &pay.price_minor, "price_minor", true);
+                let frequency = money(
+                    &mut p,
+                    &pay.frequency_price_minor,
+                    "frequency_price_minor",
+                    false,
+                );
+                let cap = money(&mut p, &pay.cap_minor, "cap_minor", false);
+                if rc.kind != ComparatorKind::CaseMixAdjusted {
+                    p.nowhere(
+                        "payment kind \"case-mix\" goes with comparator kind \"case-mix-adjusted\"",
+                        None,
+                    );
+                }
+                if pay.basis != PaymentBasis::PerPeriod {
+                    p.nowhere("payment kind \"case-mix\" pays each area and period on its own: set basis = \"per-period\"", None);
+                }
+                if pay.on_miss != OnMiss::Nothing {
+                    p.nowhere("payment kind \"case-mix\" says what a rise costs with on_rise: set on_miss = \"nothing\"", Some("on_rise = \"penalty\" or \"nothing\""));
+                }
+                for (field, span) in [
+                    (
+                        "at_risk_minor",
+                        pay.at_risk_minor.as_ref().map(|v| v.span()),
+                    ),
+                    ("unit", pay.unit.as_ref().map(|v| v.span())),
+                    ("repay_minor", pay.repay_minor.as_ref().map(|v| v.span())),
+                ] {
+                    if let Some(span) = span {
+                        p.at(span, format!("payment.{field} is not used by kind \"case-mix\""), Some("a case-mix payment is set by price_minor, frequency_price_minor, cap_minor and on_rise"));
+                    }
+                }
+                let penalty = match &pay.on_rise {
+                    Some(r) => *r.get_ref() == OnRise::Penalty,
+                    None => {
+                        p.nowhere(
+                            "payment kind \"case-mix\" needs `on_rise`",
+                            Some("on_rise = \"penalty\" (a significant rise is penalised) or \"nothing\""),
+                        );
+                        false
+                    }
+                };
+                price.map(|price_minor| Mechanism::CaseMix {
+                    price_minor,
+                    frequency_price_minor: frequency,
+                    cap_minor: cap,
+                    penalty,
+                })
+            }
             PaymentKind::AtRisk => {
                 let amount = money(&mut p, &pay.at_risk_minor, "at_risk_minor", true);
                 for (field, span) in [
@@ -1288,7 +1407,7 @@ impl AuditSpec {
                 },
                 PaymentKind::PerUnit => money(&mut p, &pay.repay_minor, "repay_minor", true)
                     .map(|amount_minor| MissRule::Repay { amount_minor }),
-                PaymentKind::PerPerson => None,
+                PaymentKind::PerPerson | PaymentKind::CaseMix => None,
             },
         };
 
@@ -1368,8 +1487,10 @@ impl AuditSpec {
             .iter()
             .map(|p| (p, GroupRole::Treated))
             .collect();
-        if let Comparator::Historical { period } = &self.comparator {
-            v.push((period, GroupRole::Baseline));
+        match &self.comparator {
+            Comparator::Historical { period } => v.push((period, GroupRole::Baseline)),
+            Comparator::CaseMix(c) => v.push((&c.baseline, GroupRole::Baseline)),
+            _ => {}
         }
         v
     }
@@ -1412,6 +1533,57 @@ fn baseline_fields_unused(p: &mut Problems, rc: &raw::RawComparator, kind: &str,
             );
         }
     }
+}
+
+fn check_case_mix(p: &mut Problems, raw: &RawSpec) -> Option<Comparator> {
+    let rc = &raw.comparator;
+    for (field, span) in [
+        ("value", rc.value.as_ref().map(|v| v.span())),
+        ("source", rc.source.as_ref().map(|v| v.span())),
+    ] {
+        if let Some(span) = span {
+            p.at(
+                span,
+                format!("comparator.{field} is not used by kind \"case-mix-adjusted\""),
+                Some("each area's baseline is computed from the data; remove it"),
+            );
+        }
+    }
+    if raw.risk.is_none() {
+        p.nowhere("comparator kind \"case-mix-adjusted\" needs a [risk] section and the inputs risk_model and offence_categories: the baseline is adjusted by mean predicted risk", Some("see docs/spec.md, [risk]"));
+    }
+    if raw.outcome.measure != Measure::Binary {
+        p.nowhere("comparator kind \"case-mix-adjusted\" judges the binary rate first (frequency per reoffender is paid behind the binary hurdle)", Some("set outcome.measure = \"binary\""));
+    }
+    let area_column = match &rc.area_column {
+        Some(a) if a.get_ref().trim().is_empty() => {
+            p.at(
+                a.span(),
+                "comparator.area_column is empty",
+                Some("name the people column holding each person's area"),
+            );
+            None
+        }
+        Some(a) => Some(a.get_ref().clone()),
+        None => {
+            p.nowhere(
+                "comparator kind \"case-mix-adjusted\" needs `area_column`",
+                Some("area_column = \"area\": the people column naming each person's area"),
+            );
+            None
+        }
+    };
+    let baseline = match &rc.period {
+        Some(rp) => check_period(p, rp),
+        None => {
+            p.nowhere("comparator kind \"case-mix-adjusted\" needs `period`, the baseline period", Some("period = { name = \"baseline-2011\", from = \"2011-01-01\", to = \"2011-12-31\" }"));
+            None
+        }
+    };
+    Some(Comparator::CaseMix(CaseMix {
+        baseline: baseline?,
+        area_column: area_column?,
+    }))
 }
 
 fn check_matched(p: &mut Problems, rc: &raw::RawComparator, has_pool: bool) -> Option<Comparator> {

@@ -354,6 +354,11 @@ pub struct RawComparator {
     /// matched: iteration limit of the propensity model fit (default 50).
     #[serde(default)]
     pub max_iterations: Option<u32>,
+    /// case-mix-adjusted: the people column naming each person's area (e.g. the contract
+    /// package area); every area has its own baseline.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub area_column: Option<Spanned<String>>,
 }
 
 /// One covariate of the propensity model.
@@ -389,6 +394,9 @@ pub enum ComparatorKind {
     /// No comparator: each person is paid on their own outcome (payment kind
     /// "per-person", weighted by risk).
     None,
+    /// Each area's baseline-period rate, adjusted by the difference between the cohort's
+    /// and the baseline cohort's mean predicted risk (Transforming Rehabilitation).
+    CaseMixAdjusted,
 }
 
 /// `[inference]`: uncertainty of a matched comparison.
@@ -521,6 +529,25 @@ pub struct RawPayment {
     #[serde(default)]
     #[schemars(with = "Option<i64>")]
     pub repay_minor: Option<Spanned<i64>>,
+    /// case-mix: price of one reoffence fewer than the baseline frequency, paid only when
+    /// the binary target is met (the binary hurdle), in minor units.
+    #[serde(default)]
+    #[schemars(with = "Option<i64>")]
+    pub frequency_price_minor: Option<Spanned<i64>>,
+    /// case-mix: what a rise in the binary rate beyond the threshold (significant, when
+    /// the threshold requires it) costs the provider: `nothing` or `penalty` (price_minor
+    /// per reoffender above the adjusted baseline).
+    #[serde(default)]
+    #[schemars(with = "Option<OnRise>")]
+    pub on_rise: Option<Spanned<OnRise>>,
+}
+
+/// What a rise in the binary rate costs under a case-mix payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnRise {
+    Nothing,
+    Penalty,
 }
 
 /// Which result a payment is made on.
@@ -540,6 +567,11 @@ pub enum PaymentKind {
     /// Each person who does not reoffend earns price × their risk-model probability,
     /// scaled pro rata to fit `cap_minor` (Lewisham).
     PerPerson,
+    /// Per area and cohort period: price_minor per reoffender below the case-mix-adjusted
+    /// baseline, frequency_price_minor per reoffence below the baseline frequency when the
+    /// binary target is met, and optionally a penalty for a rise (Transforming
+    /// Rehabilitation).
+    CaseMix,
 }
 
 /// What a per-unit price is paid per.
