@@ -519,3 +519,31 @@ impl Table {
         row
     }
 }
+
+/// How the scenario specs reach the shipped risk model (relative to their folder).
+pub const MODELS_REL: &str = "../../../audit-specs/models";
+
+/// The shipped risk model's folder.
+pub fn models() -> PathBuf {
+    repo().join("audit-specs").join("models")
+}
+
+/// Copies a scenario folder into the sandbox, makes the model paths of `file` absolute,
+/// applies `edits` (each `from` must occur exactly once) and writes the result as
+/// `edited.toml` beside the copied data. Returns its path.
+pub fn edited(sb: &Sandbox, folder: &str, file: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let dir = sb.copy_scenario(folder);
+    let mut text = std::fs::read_to_string(dir.join(file)).expect("scenario spec");
+    text = text.replace(MODELS_REL, &models().display().to_string());
+    for (from, to) in edits {
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "{from:?} must occur once in {folder}/{file}"
+        );
+        text = text.replacen(from, to, 1);
+    }
+    let path = dir.join("edited.toml");
+    std::fs::write(&path, text).expect("write edited spec");
+    path
+}

@@ -22,6 +22,10 @@
 //!   `per-person`): price × probability per person who does not reoffend, pro-rata
 //!   scaling to the cap, and `[threshold]` refused.
 //!
+//! - [`casemix`]: case-mix-adjusted baselines per area and period with a binary hurdle
+//!   (Transforming Rehabilitation), on `tests/scenarios/casemix-small` and the committed
+//!   `tr-crc-2016` fixture.
+//!
 //! [`common`] is the shared `Sandbox` builder, not a set of rules.
 //!
 //! Tests marked `#[ignore = "bug: ..."]` state a rule the product breaks today; run them
@@ -29,6 +33,7 @@
 
 mod bad_input;
 mod boundaries;
+mod casemix;
 mod claims;
 mod common;
 mod determinism;

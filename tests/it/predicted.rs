@@ -24,9 +24,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// How the scenario specs reach the shipped model (relative to their folder).
-const MODELS_REL: &str = "../../../audit-specs/models";
-
 /// Every computed file of a predicted bundle.
 const PREDICTED_FILES: [&str; 8] = [
     "datapackage.json",
@@ -43,32 +40,8 @@ const PREDICTED_FILES: [&str; 8] = [
 /// 0.4795063906 → 479506 millionths.
 const WORKED_MICRO: i64 = 479_506;
 
-fn models() -> PathBuf {
-    repo().join("audit-specs").join("models")
-}
-
 fn worked(file: &str) -> PathBuf {
     scenario("predicted-worked-example").join(file)
-}
-
-/// Copies a scenario folder into the sandbox, makes the model paths of `file` absolute,
-/// applies `edits` (each `from` must occur exactly once) and writes the result as
-/// `edited.toml` beside the copied data. Returns its path.
-fn edited(sb: &Sandbox, folder: &str, file: &str, edits: &[(&str, &str)]) -> PathBuf {
-    let dir = sb.copy_scenario(folder);
-    let mut text = std::fs::read_to_string(dir.join(file)).expect("scenario spec");
-    text = text.replace(MODELS_REL, &models().display().to_string());
-    for (from, to) in edits {
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "{from:?} must occur once in {folder}/{file}"
-        );
-        text = text.replacen(from, to, 1);
-    }
-    let path = dir.join("edited.toml");
-    std::fs::write(&path, text).expect("write edited spec");
-    path
 }
 
 /// `results.json` → `risk.scopes[]` entry of one scope.
