@@ -500,16 +500,11 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         case_mix = Some(result);
     }
     let mut individual = Vec::new();
-    if let (
-        crate::spec::Mechanism::PerPerson {
-            price_minor,
-            cap_minor,
-        },
-        Some(scores),
-    ) = (&spec.payment.mechanism, &risk)
+    if let (crate::spec::Mechanism::PerPerson { pricing, cap_minor }, Some(scores)) =
+        (&spec.payment.mechanism, &risk)
     {
         individual = crate::predicted::individual_payments(
-            *price_minor,
+            pricing,
             *cap_minor,
             scores,
             &cohort,
@@ -537,11 +532,15 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
                 uncapped_minor: Some(before),
                 amount_minor: paid,
                 explanation: format!(
-                    "{earners} people who did not reoffend earn {} {} in all (price × probability){}",
+                    "{earners} people who did not reoffend earn {} {} in all ({}){}",
                     spec.payment.currency,
                     crate::exact::minor_to_decimal(paid),
+                    pricing.describe(),
                     if capped {
-                        format!(", scaled pro rata from {} to fit the cap", crate::exact::minor_to_decimal(before))
+                        format!(
+                            ", scaled pro rata from {} to fit the cap",
+                            crate::exact::minor_to_decimal(before)
+                        )
                     } else {
                         String::new()
                     }

@@ -281,7 +281,7 @@ pub struct PersonPayment {
 /// zero again (so the total never exceeds the cap; the pennies left by rounding are
 /// not paid).
 pub fn individual_payments(
-    price_minor: i128,
+    pricing: &crate::spec::PersonPricing,
     cap_minor: Option<i128>,
     scores: &RiskScores,
     cohort: &CohortResult,
@@ -300,7 +300,7 @@ pub fn individual_payments(
         }
         let reoffended = o.reoffended();
         let uncapped = match (reoffended, r.micro) {
-            (false, Some(micro)) => price_minor * micro / MICRO,
+            (false, Some(micro)) => pricing.uncapped_minor(micro),
             _ => 0,
         };
         out.push(PersonPayment {

@@ -359,10 +359,10 @@ pub enum Mechanism {
         unit: PaymentUnit,
         cap_minor: Option<i128>,
     },
-    /// Each person who does not reoffend earns price × probability; totals above the
-    /// cap are scaled pro rata.
+    /// Each person who does not reoffend earns a price set by their probability; totals
+    /// above the cap are scaled pro rata.
     PerPerson {
-        price_minor: i128,
+        pricing: PersonPricing,
         cap_minor: Option<i128>,
     },
     /// Per area and cohort period: `price_minor` per reoffender below the adjusted
@@ -375,6 +375,42 @@ pub enum Mechanism {
         cap_minor: Option<i128>,
         penalty: bool,
     },
+}
+
+/// How a per-person payment is priced from the person's probability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonPricing {
+    /// price × probability.
+    TimesProbability { price_minor: i128 },
+    /// A price per band: (lowest probability of the band, price), ascending, the first
+    /// from 0; each band runs to the next band's lower bound, the last to 1.
+    Bands(Vec<(Ratio, i128)>),
+}
+
+impl PersonPricing {
+    /// What a person of probability `micro` millionths earns before any cap, rounded
+    /// toward zero.
+    pub fn uncapped_minor(&self, micro: i128) -> i128 {
+        match self {
+            PersonPricing::TimesProbability { price_minor } => price_minor * micro / 1_000_000,
+            PersonPricing::Bands(bands) => {
+                let p = Ratio::new(micro, 1_000_000).unwrap_or(Ratio::ZERO);
+                bands
+                    .iter()
+                    .rev()
+                    .find(|(from, _)| p >= *from)
+                    .map_or(0, |(_, price)| *price)
+            }
+        }
+    }
+
+    /// How the price is set, in words.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            PersonPricing::TimesProbability { .. } => "price × probability",
+            PersonPricing::Bands(_) => "price band of the probability",
+        }
+    }
 }
 
 /// What happens when the target is missed.
@@ -1231,6 +1267,13 @@ impl AuditSpec {
                 }
             }
         };
+        if let (Some(b), false) = (&pay.price_bands, pay.kind == PaymentKind::PerPerson) {
+            p.at(
+                b.span(),
+                "payment.price_bands is only used by kind \"per-person\"",
+                Some("remove it"),
+            );
+        }
         if pay.kind != PaymentKind::CaseMix {
             for (field, span) in [
                 (
@@ -1357,7 +1400,15 @@ impl AuditSpec {
         };
         let mechanism = match (pay.kind, mechanism) {
             (PaymentKind::PerPerson, _) => {
-                let price = money(&mut p, &pay.price_minor, "price_minor", true);
+                let pricing = match (&pay.price_minor, &pay.price_bands) {
+                    (Some(_), Some(b)) => {
+                        p.at(b.span(), "payment.price_bands and payment.price_minor are both set", Some("a per-person payment is priced either by price × probability (price_minor) or by bands (price_bands)"));
+                        None
+                    }
+                    (_, Some(bands)) => check_price_bands(&mut p, bands),
+                    (_, None) => money(&mut p, &pay.price_minor, "price_minor", true)
+                        .map(|price_minor| PersonPricing::TimesProbability { price_minor }),
+                };
                 let cap = money(&mut p, &pay.cap_minor, "cap_minor", false);
                 if rc.kind != ComparatorKind::None {
                     p.nowhere(
@@ -1380,8 +1431,8 @@ impl AuditSpec {
                         p.at(span, format!("payment.{field} is not used by kind \"per-person\""), Some("a per-person payment is price_minor × the person's probability, capped by cap_minor"));
                     }
                 }
-                price.map(|price_minor| Mechanism::PerPerson {
-                    price_minor,
+                pricing.map(|pricing| Mechanism::PerPerson {
+                    pricing,
                     cap_minor: cap,
                 })
             }
@@ -1533,6 +1584,63 @@ fn baseline_fields_unused(p: &mut Problems, rc: &raw::RawComparator, kind: &str,
             );
         }
     }
+}
+
+fn check_price_bands(
+    p: &mut Problems,
+    bands: &Spanned<Vec<raw::RawPriceBand>>,
+) -> Option<PersonPricing> {
+    if bands.get_ref().is_empty() {
+        p.at(
+            bands.span(),
+            "payment.price_bands is empty",
+            Some("price_bands = [{ from = \"0\", price_minor = 100_000 }, { from = \"0.5\", price_minor = 300_000 }]"),
+        );
+        return None;
+    }
+    let mut out: Vec<(Ratio, i128)> = Vec::new();
+    let mut ok = true;
+    for (i, b) in bands.get_ref().iter().enumerate() {
+        let Some(from) = p.decimal(&b.from, "payment.price_bands.from") else {
+            ok = false;
+            continue;
+        };
+        if i == 0 && from != Ratio::ZERO {
+            p.at(
+                b.from.span(),
+                "the first price band must start at \"0\"",
+                Some("every probability must fall in a band"),
+            );
+            ok = false;
+        }
+        if from.is_negative() || from >= Ratio::from_int(1) {
+            p.at(
+                b.from.span(),
+                "a price band starts at 0 or more and below 1",
+                None,
+            );
+            ok = false;
+        }
+        if out.last().is_some_and(|(prev, _)| from <= *prev) {
+            p.at(
+                b.from.span(),
+                "price bands must be in ascending order of `from`, without repeats",
+                None,
+            );
+            ok = false;
+        }
+        let price = *b.price_minor.get_ref();
+        if price < 0 {
+            p.at(
+                b.price_minor.span(),
+                "payment.price_bands.price_minor is negative",
+                Some("amounts are written as positive minor units (pence)"),
+            );
+            ok = false;
+        }
+        out.push((from, i128::from(price)));
+    }
+    ok.then_some(PersonPricing::Bands(out))
 }
 
 fn check_case_mix(p: &mut Problems, raw: &RawSpec) -> Option<Comparator> {

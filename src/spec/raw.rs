@@ -529,6 +529,12 @@ pub struct RawPayment {
     #[serde(default)]
     #[schemars(with = "Option<i64>")]
     pub repay_minor: Option<Spanned<i64>>,
+    /// per-person: instead of price_minor × probability, a price per band of the
+    /// probability: bands in ascending order of `from`, the first from "0"; each covers
+    /// [from, next from), the last up to 1 inclusive.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RawPriceBand>>")]
+    pub price_bands: Option<Spanned<Vec<RawPriceBand>>>,
     /// case-mix: price of one reoffence fewer than the baseline frequency, paid only when
     /// the binary target is met (the binary hurdle), in minor units.
     #[serde(default)]
@@ -540,6 +546,18 @@ pub struct RawPayment {
     #[serde(default)]
     #[schemars(with = "Option<OnRise>")]
     pub on_rise: Option<Spanned<OnRise>>,
+}
+
+/// One price band of a per-person payment.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPriceBand {
+    /// Lowest probability of the band (inclusive), as a decimal string.
+    #[schemars(with = "String")]
+    pub from: Spanned<String>,
+    /// What a person of the band who does not reoffend earns, in minor units.
+    #[schemars(with = "i64")]
+    pub price_minor: Spanned<i64>,
 }
 
 /// What a rise in the binary rate costs under a case-mix payment.

@@ -119,3 +119,82 @@ fn a_threshold_with_no_comparator_is_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn price_bands_pay_each_person_the_price_of_their_band() {
+    // Bands: [0, 0.3) GBP 1,000; [0.3, 0.5) GBP 2,500; [0.5, 1] GBP 4,000. A band's lower
+    // bound is inclusive: a probability of exactly 0.3 is in the middle band.
+    let sb = Sandbox::new();
+    let spec = committed_spec_with_cap(&sb, "1_000_000_000");
+    edit_file(
+        &spec,
+        "price_minor = 500_000",
+        "price_bands = [\n  { from = \"0\", price_minor = 100_000 },\n  { from = \"0.3\", price_minor = 250_000 },\n  { from = \"0.5\", price_minor = 400_000 },\n]",
+    );
+    let b = sb.audit(&spec);
+    let payments = rows(&b, "payments");
+    let risk = rows(&b, "risk");
+    let mut total = 0i128;
+    let mut per_band = [0usize; 3];
+    for (p, r) in payments.iter().zip(&risk) {
+        let micro: i128 = r["probability_used"]
+            .replace('.', "")
+            .parse()
+            .expect("6 places");
+        let band = match micro {
+            m if m < 300_000 => 0,
+            m if m < 500_000 => 1,
+            _ => 2,
+        };
+        let expected = if p["reoffended"] == "1" {
+            0
+        } else {
+            per_band[band] += 1;
+            [100_000, 250_000, 400_000][band]
+        };
+        assert_eq!(
+            p["uncapped_minor"].parse::<i128>().unwrap(),
+            expected,
+            "{p:?}"
+        );
+        total += expected;
+    }
+    assert!(
+        per_band.iter().all(|&n| n > 0),
+        "every band has earners: {per_band:?}"
+    );
+    let r = b.results();
+    assert_eq!(r["payment"]["total_minor"].as_i64().unwrap() as i128, total);
+    assert!(r["payment"]["lines"][0]["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("price band of the probability"));
+}
+
+#[test]
+fn bad_price_bands_are_refused_at_their_position() {
+    let sb = Sandbox::new();
+    let spec = committed_spec_with_cap(&sb, "1_000_000_000");
+    edit_file(
+        &spec,
+        "price_minor = 500_000",
+        "price_bands = [\n  { from = \"0.1\", price_minor = 100_000 },\n  { from = \"0.05\", price_minor = -1 },\n]",
+    );
+    sb.cmd(["check"])
+        .arg(&spec)
+        .assert(EXIT_BAD_INPUT)
+        .stderr_has(&[
+            "the first price band must start at \"0\"",
+            "ascending order",
+            "price_bands.price_minor is negative",
+        ]);
+    edit_file(
+        &spec,
+        "price_bands = [",
+        "price_minor = 500_000\nprice_bands = [",
+    );
+    sb.cmd(["check"])
+        .arg(&spec)
+        .assert(EXIT_BAD_INPUT)
+        .stderr_has(&["price_bands and payment.price_minor are both set"]);
+}
