@@ -287,31 +287,33 @@ pub fn compute(
             next_same_person[k] = prev;
         }
     }
-    let mut row_member: Vec<u32> = Vec::with_capacity(ids.len());
+    // The join of rows to members is a read-only lookup: both cores share it.
+    let row_member: Vec<u32> = crate::par::fill_ranges(ids.len(), |range, out| {
+        let base = range.start;
+        for i in range {
+            let Some(id) = ids.get(i).map(str::trim_ascii).filter(|s| !s.is_empty()) else {
+                return Err(convictions.bad_value(
+                    i,
+                    id_col,
+                    "person id is missing".into(),
+                    "every conviction row needs the id of the person convicted".into(),
+                ));
+            };
+            out[i - base] = first_member.get(id).copied().unwrap_or(u32::MAX);
+        }
+        Ok(())
+    })?;
     let mut counts = vec![0u32; members.len() + 1];
     let mut rows_not_in_audit = 0u64;
-    for (i, id) in ids.iter().enumerate() {
-        let Some(id) = id.map(str::trim_ascii).filter(|s| !s.is_empty()) else {
-            return Err(convictions.bad_value(
-                i,
-                id_col,
-                "person id is missing".into(),
-                "every conviction row needs the id of the person convicted".into(),
-            ));
-        };
-        match first_member.get(id) {
-            Some(&m) => {
-                row_member.push(m);
-                let mut k = m;
-                while k != u32::MAX {
-                    counts[k as usize + 1] += 1;
-                    k = next_same_person[k as usize];
-                }
-            }
-            None => {
-                row_member.push(u32::MAX);
-                rows_not_in_audit += 1;
-            }
+    for &m in &row_member {
+        if m == u32::MAX {
+            rows_not_in_audit += 1;
+            continue;
+        }
+        let mut k = m;
+        while k != u32::MAX {
+            counts[k as usize + 1] += 1;
+            k = next_same_person[k as usize];
         }
     }
     drop(first_member);
