@@ -359,6 +359,7 @@ fn cmd_run(
             Ok(p) => p,
             Err(e @ bundle::BundleError::Exists { .. }) => return error(EXIT_BAD_INPUT, e),
             Err(e @ bundle::BundleError::InputChanged { .. }) => return error(EXIT_BAD_INPUT, e),
+            Err(e @ bundle::BundleError::NotABundle { .. }) => return error(EXIT_BAD_INPUT, e),
             Err(e) => return error(EXIT_OUTPUT_FAILED, e),
         };
         disputed |= audit

@@ -807,9 +807,17 @@ fn write_attestation(dir: &Path, key: &SigningKey, statement: &Statement) -> Res
     write_file(dir, ATTESTATION_FILE, &envelope.to_json_bytes())
 }
 
+/// Writes one file and fsyncs it, so that a bundle renamed into place afterwards is
+/// complete on disk even if the machine stops.
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SignError> {
+    use std::io::Write as _;
     let path = dir.join(name);
-    fs::write(&path, bytes).map_err(|source| SignError::Write { path, source })
+    fs::File::create(&path)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(|source| SignError::Write { path, source })
 }
 
 #[cfg(test)]
