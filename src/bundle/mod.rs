@@ -12,6 +12,7 @@ pub mod dsse;
 pub mod keys;
 pub mod manifest;
 pub mod replay;
+pub mod sigstore;
 pub mod verify;
 
 use std::collections::BTreeMap;

@@ -218,6 +218,7 @@ pub struct VerifiedBundle {
     pinned: bool,
     statement: Statement,
     manifest: Manifest,
+    envelope: Envelope,
 }
 
 impl VerifiedBundle {
@@ -251,6 +252,12 @@ impl VerifiedBundle {
     /// The checked manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The DSSE envelope whose signature verified, as read from
+    /// `attestation.dsse.json` (payload and signatures exactly as stored).
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
     }
 }
 
@@ -325,15 +332,24 @@ pub fn verify_bundle(
         .and_then(|envelope| check_statement(envelope, &scan, &mut findings));
     let manifest = check_manifest(&scan, &mut findings);
 
-    match (findings.0.is_empty(), trusted, statement, manifest) {
-        (true, Some(signer), Some(statement), Some(manifest)) => Ok(VerifiedBundle {
-            root: dir.to_path_buf(),
-            signer: *signer,
-            keyid: keyid(signer),
-            pinned: pinned.is_some(),
-            statement,
-            manifest,
-        }),
+    match (
+        findings.0.is_empty(),
+        trusted,
+        statement,
+        manifest,
+        envelope,
+    ) {
+        (true, Some(signer), Some(statement), Some(manifest), Some(envelope)) => {
+            Ok(VerifiedBundle {
+                root: dir.to_path_buf(),
+                signer: *signer,
+                keyid: keyid(signer),
+                pinned: pinned.is_some(),
+                statement,
+                manifest,
+                envelope,
+            })
+        }
         (empty, ..) => {
             if empty {
                 // Unreachable by construction: every missing piece adds a finding. Never
