@@ -98,7 +98,12 @@ def dsse_checks(envelope_dict, key):
     case("securesystemslib", "another ed25519 key", False, verify(envelope_dict, keys=(other,)))
 
     # Only a verified payload is read any further.
-    Envelope.from_dict(copy.deepcopy(envelope_dict)).verify([key], 1)
+    try:
+        Envelope.from_dict(copy.deepcopy(envelope_dict)).verify([key], 1)
+    except Exception as e:
+        print(f"FAILED: the envelope does not verify under the key ({e}); nothing more is checked",
+              file=sys.stderr)
+        sys.exit(1)
     return payload
 
 
