@@ -23,7 +23,9 @@ use crate::common::*;
 const NATIONAL_SPEC: &str = include_str!("../../benches/national.toml");
 
 /// Fractions of one run's duration after which a run is killed.
-const KILL_POINTS: [f64; 12] = [0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.15, 1.3];
+const KILL_POINTS: [f64; 12] = [
+    0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.15, 1.3,
+];
 
 /// Synthetic national data (100,000 people) and its spec in the sandbox.
 fn national(sb: &Sandbox) -> PathBuf {
