@@ -312,7 +312,7 @@ pub const PARTIAL_PREFIX: &str = ".outcome-audit-partial-";
 /// Crash safety: the bundle is assembled in a temporary folder beside `opts.out`
 /// ([`PARTIAL_PREFIX`]), every file and folder of it is fsynced, and only then is it
 /// moved to `opts.out` in one rename (or, with `--force` over an existing bundle, one
-/// atomic exchange of the two folders; see [`install`]). Killed at any moment, a run
+/// atomic exchange of the two folders; see `install`). Killed at any moment, a run
 /// leaves at `opts.out` either what was there before or the complete new bundle.
 pub fn write(
     audit: &Audit,
