@@ -20,55 +20,8 @@ use outcome_audit::digest::Sha256Digest;
 use outcome_audit::spec::AuditSpec;
 use outcome_audit::synth::{self, ExistingFiles, SynthConfig};
 
-const SPEC: &str = r#"version = 1
-[contract]
-id = "national-benchmark"
-title = "National-scale benchmark (synthetic)"
-commissioner = "Benchmark"
-provider = "Benchmark"
-evaluator = "Benchmark"
-validation_method = "historical-comparison"
-[inputs.people]
-path = "people.csv"
-format = "csv"
-columns = { person_id = "offender_ref", index_date = "discharge_date" }
-[inputs.convictions]
-path = "convictions.csv"
-format = "csv"
-columns = { person_id = "offender_ref", sanction_date = "disposal_date", sanction_type = "disposal_type", appearance_id = "court_event_id" }
-[cohort]
-periods = [{ name = "national-2011", from = "2011-01-01", to = "2011-12-31" }]
-repeat_index = "first"
-exclude = [
-  { id = "deported", column = "discharge_reason", equals = "deported", reason = "deported" },
-  { id = "remand-time-served", column = "discharge_reason", equals = "time_served_on_remand", reason = "remand" },
-  { id = "breach-only", column = "breach_only", equals = "Y", reason = "breach only" },
-]
-[outcome]
-measure = "binary"
-unit = "offence"
-sanctions = ["conviction"]
-window = { months = 12, end = "exclusive" }
-court_lag = { months = 6 }
-duplicates = "collapse"
-exclude = [
-  { id = "breach", column = "offence_code", equals = "breach", reason = "breach" },
-  { id = "unknown-offence-code", column = "offence_code", in = ["ZZ99", "X000", "99ZZ"], reason = "unknown code" },
-]
-[comparator]
-kind = "fixed-baseline"
-value = "0.470"
-source = "benchmark"
-[threshold]
-kind = "points"
-per_period = "0.01"
-[payment]
-currency = "GBP"
-basis = "per-period"
-kind = "at-risk"
-at_risk_minor = 100
-on_miss = "nothing"
-"#;
+/// The audit spec of the benchmark (also used by the crash tests).
+const SPEC: &str = include_str!("national.toml");
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

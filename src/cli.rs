@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::bundle::{self, keys, replay, verify};
+use crate::bundle::{self, keys, replay, sigstore, verify};
 use crate::decision::POOLED;
 use crate::exact::minor_to_decimal;
 use crate::measures::measure_name;
@@ -119,6 +119,22 @@ pub enum Command {
         /// The second bundle.
         b: PathBuf,
         /// Trust only this public key (SPKI PEM) for both bundles.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Verify a bundle, then print its attestation as a Sigstore bundle v0.3 (DSSE
+    /// envelope with a public-key hint) for Sigstore verifiers such as @sigstore/verify.
+    ExportSigstore {
+        /// Bundle directory.
+        bundle: PathBuf,
+        /// Write the Sigstore bundle to this file instead of stdout (conventionally
+        /// `attestation.sigstore.json` beside the bundle, never inside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
+        /// Trust only this public key (SPKI PEM).
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -238,6 +254,12 @@ pub fn run(cli: Cli) -> u8 {
         Command::Replay { bundle, data, key } => {
             cmd_replay(&bundle, data.as_deref(), key.as_deref(), json)
         }
+        Command::ExportSigstore {
+            bundle,
+            out,
+            force,
+            key,
+        } => cmd_export_sigstore(&bundle, out.as_deref(), force, key.as_deref(), json),
         Command::Check { specs } => cmd_check(&specs, json),
         Command::Diff { a, b, key } => cmd_diff(&a, &b, key.as_deref(), json),
         Command::Report {
@@ -359,6 +381,7 @@ fn cmd_run(
             Ok(p) => p,
             Err(e @ bundle::BundleError::Exists { .. }) => return error(EXIT_BAD_INPUT, e),
             Err(e @ bundle::BundleError::InputChanged { .. }) => return error(EXIT_BAD_INPUT, e),
+            Err(e @ bundle::BundleError::NotABundle { .. }) => return error(EXIT_BAD_INPUT, e),
             Err(e) => return error(EXIT_OUTPUT_FAILED, e),
         };
         disputed |= audit
@@ -777,6 +800,95 @@ fn cmd_diff(a: &Path, b: &Path, key: Option<&Path>, json: bool) -> u8 {
         Err(e @ crate::bundle::diff::DiffError::Verify { .. }) => error(EXIT_VERIFY_FAILED, e),
         Err(e) => error(EXIT_BAD_INPUT, e),
     }
+}
+
+fn cmd_export_sigstore(
+    bundle: &Path,
+    out: Option<&Path>,
+    force: bool,
+    key: Option<&Path>,
+    json: bool,
+) -> u8 {
+    let pinned = match load_pinned(key) {
+        Ok(k) => k,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    let verified = match verify::verify_bundle(bundle, pinned.as_ref()) {
+        Ok(v) => v,
+        Err(failure) => {
+            eprintln!(
+                "verification failed: {}\n{}\nerror: nothing exported: only a bundle that verifies can be exported",
+                bundle.display(),
+                failure
+            );
+            return EXIT_VERIFY_FAILED;
+        }
+    };
+    let bytes = match sigstore::sigstore_bundle_json(&verified) {
+        Ok(b) => b,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    let Some(path) = out else {
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(&bytes);
+        return EXIT_OK;
+    };
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return error(
+            EXIT_BAD_INPUT,
+            format!(
+                "{} already exists\n    help: choose another --out, or pass --force to replace it",
+                path.display()
+            ),
+        );
+    }
+    if let Err(e) = write_file_atomically(path, &bytes) {
+        return error(
+            EXIT_OUTPUT_FAILED,
+            format!(
+                "cannot write {}: {e}\n    help: choose an --out in a folder you may write to, with free space",
+                path.display()
+            ),
+        );
+    }
+    if json {
+        print_json(&json!({
+            "exported": path.display().to_string(),
+            "bundle": bundle.display().to_string(),
+            "hint": verified.keyid(),
+            "media_type": sigstore::SIGSTORE_BUNDLE_V03,
+        }));
+    } else {
+        outln!(
+            "exported: {} (Sigstore bundle v0.3 of {}; public key hint {})",
+            path.display(),
+            bundle.display(),
+            verified.keyid()
+        );
+    }
+    EXIT_OK
+}
+
+/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it into
+/// place, so `path` never holds a partial file.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    // A temporary file is owner-only by default; this one is public evidence.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {

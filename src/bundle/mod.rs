@@ -12,6 +12,7 @@ pub mod dsse;
 pub mod keys;
 pub mod manifest;
 pub mod replay;
+pub mod sigstore;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -36,8 +37,12 @@ pub const DATAPACKAGE_FILE: &str = "datapackage.json";
 /// Problems writing a bundle.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error("{path}: {source}")]
+    /// A file system operation on the output failed (disk full, permission denied, a
+    /// path through a file, …). No bundle was installed.
+    #[error("cannot {action} {path}: {source}\n    help: {help}", help = io_help(source))]
     Io {
+        /// What was being done: "write", "create the folder", …
+        action: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -46,6 +51,11 @@ pub enum BundleError {
         "{path} already exists\n    help: choose another --out, or pass --force to replace it"
     )]
     Exists { path: PathBuf },
+    /// `--force` was given, but what is at the output path is not a bundle.
+    #[error(
+        "{path} exists and is not an evidence bundle (it is not an empty folder and has no attestation.dsse.json or manifest.json); --force replaces only a bundle\n    help: choose another --out"
+    )]
+    NotABundle { path: PathBuf },
     #[error("{path} changed while it was being audited (sha256 {before} when read, {after} when copied)")]
     InputChanged {
         path: PathBuf,
@@ -56,8 +66,26 @@ pub enum BundleError {
     Sign(String),
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> BundleError + '_ {
+/// What to do about a failed file system operation on the output.
+fn io_help(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            "the file system is full: free space there or choose another --out; no bundle was written, and anything already at the output path is unchanged"
+        }
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            "this location cannot be written: choose an --out in a folder you may write to; no bundle was written, and anything already at the output path is unchanged"
+        }
+        ErrorKind::NotADirectory => {
+            "a part of this path is a file, not a folder: choose another --out; no bundle was written"
+        }
+        _ => "no bundle was written, and anything already at the output path is unchanged",
+    }
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> BundleError + 'a {
     move |source| BundleError::Io {
+        action,
         path: path.to_path_buf(),
         source,
     }
@@ -226,21 +254,21 @@ fn write_file_with(
     use sha2::Digest;
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        fs::create_dir_all(parent).map_err(io_err("create the folder", parent))?;
     }
-    let file = fs::File::create(&path).map_err(io_err(&path))?;
+    let file = fs::File::create(&path).map_err(io_err("create", &path))?;
     let mut w = HashingWriter {
         inner: std::io::BufWriter::with_capacity(1 << 20, file),
         hasher: sha2::Sha256::new(),
         bytes: 0,
     };
-    f(&mut w).map_err(io_err(&path))?;
+    f(&mut w).map_err(io_err("write", &path))?;
     let digest = Sha256Digest(w.hasher.finalize().into());
     let file = w
         .inner
         .into_inner()
-        .map_err(|e| io_err(&path)(e.into_error()))?;
-    file.sync_all().map_err(io_err(&path))?;
+        .map_err(|e| io_err("write", &path)(e.into_error()))?;
+    file.sync_all().map_err(io_err("write", &path))?;
     Ok((digest, w.bytes))
 }
 
@@ -253,7 +281,7 @@ fn copy_input(
     expected: Sha256Digest,
 ) -> Result<(Sha256Digest, u64), BundleError> {
     use std::io::Read;
-    let mut src = fs::File::open(from).map_err(io_err(from))?;
+    let mut src = fs::File::open(from).map_err(io_err("read the input", from))?;
     let copied = write_file_with(root, rel, |w| {
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -274,7 +302,18 @@ fn copy_input(
     Ok(copied)
 }
 
+/// Prefix of the temporary folder a bundle is assembled in, beside its destination.
+/// A folder with this prefix is never a bundle: it is either being written by a run
+/// in progress or was left by a run that was killed, and can then be deleted.
+pub const PARTIAL_PREFIX: &str = ".outcome-audit-partial-";
+
 /// Writes, signs and atomically installs a bundle. Returns the bundle's path.
+///
+/// Crash safety: the bundle is assembled in a temporary folder beside `opts.out`
+/// ([`PARTIAL_PREFIX`]), every file and folder of it is fsynced, and only then is it
+/// moved to `opts.out` in one rename (or, with `--force` over an existing bundle, one
+/// atomic exchange of the two folders; see `install`). Killed at any moment, a run
+/// leaves at `opts.out` either what was there before or the complete new bundle.
 pub fn write(
     audit: &Audit,
     key: &SigningKey,
@@ -282,18 +321,29 @@ pub fn write(
     opts: &WriteOptions,
 ) -> Result<PathBuf, BundleError> {
     let out = &opts.out;
-    if out.exists() && !opts.force {
-        return Err(BundleError::Exists { path: out.clone() });
+    if fs::symlink_metadata(out).is_ok() {
+        if !opts.force {
+            return Err(BundleError::Exists { path: out.clone() });
+        }
+        if !replaceable(out) {
+            return Err(BundleError::NotABundle { path: out.clone() });
+        }
     }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let parent_is_file = fs::metadata(&parent).is_ok_and(|m| !m.is_dir());
+    if parent_is_file {
+        let not_a_folder = std::io::Error::from(std::io::ErrorKind::NotADirectory);
+        return Err(io_err("create the output folder", &parent)(not_a_folder));
+    }
+    fs::create_dir_all(&parent).map_err(io_err("create the output folder", &parent))?;
+    warn_about_leftovers(&parent);
     let tmp = tempfile::Builder::new()
-        .prefix(".outcome-audit-partial-")
+        .prefix(PARTIAL_PREFIX)
         .tempdir_in(&parent)
-        .map_err(io_err(&parent))?;
+        .map_err(io_err("create a temporary folder in", &parent))?;
     let root = tmp.path();
 
     // The files are independent: write (and hash) the evidence and copy the inputs side
@@ -355,30 +405,294 @@ pub fn write(
         invocation_id: run.invocation_id.clone(),
     });
     tracing::info!("signing");
-    verify::sign_bundle_dir_with_known(root, key, predicate, &known)
-        .map_err(|e| BundleError::Sign(e.to_string()))?;
+    verify::sign_bundle_dir_with_known(root, key, predicate, &known).map_err(|e| match e {
+        verify::SignError::Write { path, source } => BundleError::Io {
+            action: "write",
+            path,
+            source,
+        },
+        other => BundleError::Sign(other.to_string()),
+    })?;
+    // Every file was fsynced as it was written; the folders' entries must be durable
+    // too before the bundle is renamed into place.
+    sync_folders(root)?;
 
-    // Install: rename into place (replacing an old bundle only with --force).
     let staged = tmp.keep();
-    if out.exists() {
-        let old = tempfile::Builder::new()
-            .prefix(".outcome-audit-replaced-")
-            .tempdir_in(&parent)
-            .map_err(io_err(&parent))?;
-        let old_path = old.path().join("bundle");
-        fs::rename(out, &old_path).map_err(io_err(out))?;
-        if let Err(e) = fs::rename(&staged, out) {
-            let _ = fs::rename(&old_path, out);
-            let _ = fs::remove_dir_all(&staged);
-            return Err(io_err(out)(e));
-        }
-        drop(old);
-    } else if let Err(e) = fs::rename(&staged, out) {
+    if let Err(e) = install(&staged, out, &parent) {
         let _ = fs::remove_dir_all(&staged);
-        return Err(io_err(out)(e));
+        return Err(e);
     }
     Ok(out.clone())
 }
 
+/// Whether `--force` may replace what is at `path`: an empty folder, or a folder that
+/// holds a bundle's attestation or manifest (a bundle, possibly a tampered one). Never
+/// a file, a symlink or a folder of other things, such as the inputs.
+fn replaceable(path: &Path) -> bool {
+    let is_dir = fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+    let empty = || fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+    let sealed = || {
+        [verify::ATTESTATION_FILE, manifest::MANIFEST_FILE]
+            .iter()
+            .any(|f| fs::symlink_metadata(path.join(f)).is_ok_and(|m| m.is_file()))
+    };
+    is_dir && (empty() || sealed())
+}
+
+/// Logs the temporary folders that killed runs left beside the destination. They are
+/// not deleted: another run may be writing one of them right now.
+fn warn_about_leftovers(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PARTIAL_PREFIX)
+        {
+            tracing::warn!(
+                "{} was left by an interrupted run; it is not a bundle and can be deleted once no other run is writing beside it",
+                entry.path().display()
+            );
+        }
+    }
+}
+
+/// fsyncs `root` and every folder under it, so that their entries survive a crash.
+fn sync_folders(root: &Path) -> Result<(), BundleError> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).map_err(io_err("read", &dir))? {
+            let entry = entry.map_err(io_err("read", &dir))?;
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+        sync_folder(&dir)?;
+    }
+    Ok(())
+}
+
+/// fsyncs one folder's entries (a no-op where folders cannot be opened as files).
+fn sync_folder(dir: &Path) -> Result<(), BundleError> {
+    if cfg!(unix) {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("sync", dir))?;
+    }
+    Ok(())
+}
+
+/// Moves the finished bundle `staged` to `out` (both in `parent`) and makes the move
+/// durable.
+///
+/// - Nothing at `out`: one rename, refusing to replace anything that appeared there in
+///   the meantime.
+/// - A bundle at `out` (`--force`): on Linux, one `renameat2(RENAME_EXCHANGE)` swaps the
+///   two folders atomically, so `out` holds the old bundle until the instant it holds
+///   the new one; the old bundle, now at `staged`, is then deleted. Where the exchange
+///   is not available (another system, or a file system that refuses it) the old bundle
+///   is first renamed aside and then the new one into place: a crash between those two
+///   renames leaves the old bundle complete in a `.outcome-audit-partial-*` folder
+///   beside `out`, and nothing at `out`.
+fn install(staged: &Path, out: &Path, parent: &Path) -> Result<(), BundleError> {
+    let replacing = fs::symlink_metadata(out).is_ok();
+    if !replacing {
+        match rename_noreplace(staged, out) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(BundleError::Exists {
+                    path: out.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(io_err("move the finished bundle to", out)(e)),
+        }
+        return sync_folder(parent);
+    }
+    match exchange(staged, out) {
+        Ok(()) => {
+            sync_folder(parent)?;
+            // `staged` now holds the old bundle.
+            if let Err(e) = fs::remove_dir_all(staged) {
+                tracing::warn!(
+                    "the replaced bundle is left at {}: {e}; it can be deleted",
+                    staged.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if exchange_unsupported(&e) => replace_in_two_renames(staged, out, parent),
+        Err(e) => Err(io_err("replace the bundle at", out)(e)),
+    }
+}
+
+/// Replaces the folder `out` by `staged` where no atomic exchange is available: the old
+/// bundle is renamed aside (into a partial folder), the new one into place, then the
+/// old one is deleted. On failure the old bundle is put back.
+fn replace_in_two_renames(staged: &Path, out: &Path, parent: &Path) -> Result<(), BundleError> {
+    let aside = tempfile::Builder::new()
+        .prefix(PARTIAL_PREFIX)
+        .tempdir_in(parent)
+        .map_err(io_err("create a temporary folder in", parent))?;
+    let old = aside.path().join("replaced-bundle");
+    fs::rename(out, &old).map_err(io_err("move the old bundle away from", out))?;
+    if let Err(e) = fs::rename(staged, out) {
+        let _ = fs::rename(&old, out);
+        return Err(io_err("move the finished bundle to", out)(e));
+    }
+    sync_folder(parent)?;
+    drop(aside);
+    Ok(())
+}
+
+/// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists.
+#[cfg(target_os = "linux")]
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            if exchange_unsupported(&e) {
+                rename_checked(from, to)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    rename_checked(from, to)
+}
+
+/// A plain rename that refuses an existing destination (checked just before; where the
+/// system offers nothing atomic).
+fn rename_checked(from: &Path, to: &Path) -> std::io::Result<()> {
+    if fs::symlink_metadata(to).is_ok() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
+    fs::rename(from, to)
+}
+
+/// Atomically swaps the folders `a` and `b`.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Whether a rename with flags failed because the system or file system does not
+/// offer it (rather than for a reason a plain rename would share).
+fn exchange_unsupported(e: &std::io::Error) -> bool {
+    const EINVAL: i32 = 22;
+    const ENOSYS: i32 = 38;
+    e.kind() == std::io::ErrorKind::Unsupported
+        || (cfg!(target_os = "linux") && matches!(e.raw_os_error(), Some(EINVAL | ENOSYS)))
+}
+
 /// The polars version this build is pinned to (recorded in provenance).
 pub const POLARS_VERSION: &str = "0.55.2";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder `name` in `parent` holding an `attestation.dsse.json` of `content`.
+    fn folder(parent: &Path, name: &str, content: &str) -> PathBuf {
+        let dir = parent.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("attestation.dsse.json"), content).unwrap();
+        dir
+    }
+
+    fn content(dir: &Path) -> String {
+        fs::read_to_string(dir.join("attestation.dsse.json")).unwrap()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn install_into_a_free_path_renames_the_staged_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let staged = folder(tmp.path(), ".outcome-audit-partial-a", "new");
+        let out = tmp.path().join("bundle");
+        install(&staged, &out, tmp.path()).unwrap();
+        assert_eq!(content(&out), "new");
+        assert_eq!(names(tmp.path()), ["bundle"]);
+    }
+
+    #[test]
+    fn install_over_a_bundle_swaps_it_and_deletes_the_old_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = folder(tmp.path(), "bundle", "old");
+        let staged = folder(tmp.path(), ".outcome-audit-partial-a", "new");
+        install(&staged, &out, tmp.path()).unwrap();
+        assert_eq!(content(&out), "new");
+        assert_eq!(names(tmp.path()), ["bundle"]);
+    }
+
+    #[test]
+    fn the_two_rename_fallback_replaces_the_bundle_and_leaves_nothing_beside_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = folder(tmp.path(), "bundle", "old");
+        let staged = folder(tmp.path(), ".outcome-audit-partial-a", "new");
+        replace_in_two_renames(&staged, &out, tmp.path()).unwrap();
+        assert_eq!(content(&out), "new");
+        assert_eq!(names(tmp.path()), ["bundle"]);
+    }
+
+    #[test]
+    fn the_two_rename_fallback_puts_the_old_bundle_back_when_the_new_one_cannot_move() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = folder(tmp.path(), "bundle", "old");
+        let missing = tmp.path().join(".outcome-audit-partial-gone");
+        assert!(replace_in_two_renames(&missing, &out, tmp.path()).is_err());
+        assert_eq!(content(&out), "old");
+        assert_eq!(names(tmp.path()), ["bundle"]);
+    }
+
+    #[test]
+    fn only_an_empty_folder_or_a_sealed_one_may_be_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bundle = folder(tmp.path(), "bundle", "x");
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        let data = tmp.path().join("data");
+        fs::create_dir(&data).unwrap();
+        fs::write(data.join("people.csv"), "id\n").unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").unwrap();
+        assert!(replaceable(&bundle));
+        assert!(replaceable(&empty));
+        assert!(!replaceable(&data));
+        assert!(!replaceable(&file));
+    }
+
+    #[test]
+    fn a_full_disk_error_says_the_file_system_is_full_and_nothing_changed() {
+        let e = BundleError::Io {
+            action: "write",
+            path: PathBuf::from("out/.outcome-audit-partial-x/results.json"),
+            source: std::io::ErrorKind::StorageFull.into(),
+        }
+        .to_string();
+        assert!(e.starts_with("cannot write out/.outcome-audit-partial-x/results.json: "));
+        assert!(e.contains("help: the file system is full"));
+        assert!(e.contains("anything already at the output path is unchanged"));
+    }
+}

@@ -218,6 +218,7 @@ pub struct VerifiedBundle {
     pinned: bool,
     statement: Statement,
     manifest: Manifest,
+    envelope: Envelope,
 }
 
 impl VerifiedBundle {
@@ -251,6 +252,12 @@ impl VerifiedBundle {
     /// The checked manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The DSSE envelope whose signature verified, as read from
+    /// `attestation.dsse.json` (payload and signatures exactly as stored).
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
     }
 }
 
@@ -325,15 +332,24 @@ pub fn verify_bundle(
         .and_then(|envelope| check_statement(envelope, &scan, &mut findings));
     let manifest = check_manifest(&scan, &mut findings);
 
-    match (findings.0.is_empty(), trusted, statement, manifest) {
-        (true, Some(signer), Some(statement), Some(manifest)) => Ok(VerifiedBundle {
-            root: dir.to_path_buf(),
-            signer: *signer,
-            keyid: keyid(signer),
-            pinned: pinned.is_some(),
-            statement,
-            manifest,
-        }),
+    match (
+        findings.0.is_empty(),
+        trusted,
+        statement,
+        manifest,
+        envelope,
+    ) {
+        (true, Some(signer), Some(statement), Some(manifest), Some(envelope)) => {
+            Ok(VerifiedBundle {
+                root: dir.to_path_buf(),
+                signer: *signer,
+                keyid: keyid(signer),
+                pinned: pinned.is_some(),
+                statement,
+                manifest,
+                envelope,
+            })
+        }
         (empty, ..) => {
             if empty {
                 // Unreachable by construction: every missing piece adds a finding. Never
@@ -807,9 +823,17 @@ fn write_attestation(dir: &Path, key: &SigningKey, statement: &Statement) -> Res
     write_file(dir, ATTESTATION_FILE, &envelope.to_json_bytes())
 }
 
+/// Writes one file and fsyncs it, so that a bundle renamed into place afterwards is
+/// complete on disk even if the machine stops.
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SignError> {
+    use std::io::Write as _;
     let path = dir.join(name);
-    fs::write(&path, bytes).map_err(|source| SignError::Write { path, source })
+    fs::File::create(&path)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(|source| SignError::Write { path, source })
 }
 
 #[cfg(test)]

@@ -18,6 +18,12 @@
 //! - [`predicted`]: predicted versus actual: OGRS3 scores, unscored people, the
 //!   predicted rate and its payment, bad models and offence maps, and the model as
 //!   evidence (embedded, pinned, verified, replayed), on the `predicted-*` scenarios;
+//! - [`crash`]: a killed `run` leaves no bundle or a complete one (the old one or the new
+//!   one with `--force`), never changes an input; a full disk, a read-only file system
+//!   and a path through a file are exit 4 with a clear message;
+//! - [`interop`]: `export-sigstore` wraps the verified envelope as a Sigstore bundle
+//!   v0.3 byte for byte and refuses a bundle that does not verify (the outside tools
+//!   themselves run in `.ci/interop`, not here);
 //! - [`lewisham`]: OGRS-weighted individual payments (comparator `none`, payment
 //!   `per-person`): price × probability per person who does not reoffend, pro-rata
 //!   scaling to the cap, and `[threshold]` refused.
@@ -36,9 +42,11 @@ mod boundaries;
 mod casemix;
 mod claims;
 mod common;
+mod crash;
 mod determinism;
 mod diff;
 mod gaming;
+mod interop;
 mod lewisham;
 mod matched;
 mod predicted;
