@@ -651,15 +651,8 @@ impl SynthConfig {
             male_share_per_mille: 850,
             groups,
             noise: NoiseConfig {
-                before_discharge_per_mille: 40,
-                late_disposal_per_mille: 20,
-                after_window_per_mille: 100,
-                breach_per_mille: 60,
-                caution_per_mille: 40,
-                unknown_code_per_mille: 15,
-                duplicate_per_mille: 20,
-                multi_offence_event_per_mille: 40,
                 history_rows_milli: 1500,
+                ..Self::doncaster(seed).noise
             },
             outsiders: 100,
             matched: None,

@@ -1314,18 +1314,7 @@ impl AuditSpec {
                 if pay.on_miss != OnMiss::Nothing {
                     p.nowhere("payment kind \"case-mix\" says what a rise costs with on_rise: set on_miss = \"nothing\"", Some("on_rise = \"penalty\" or \"nothing\""));
                 }
-                for (field, span) in [
-                    (
-                        "at_risk_minor",
-                        pay.at_risk_minor.as_ref().map(|v| v.span()),
-                    ),
-                    ("unit", pay.unit.as_ref().map(|v| v.span())),
-                    ("repay_minor", pay.repay_minor.as_ref().map(|v| v.span())),
-                ] {
-                    if let Some(span) = span {
-                        p.at(span, format!("payment.{field} is not used by kind \"case-mix\""), Some("a case-mix payment is set by price_minor, frequency_price_minor, cap_minor and on_rise"));
-                    }
-                }
+                unused_payment_fields(&mut p, pay, "case-mix", "a case-mix payment is set by price_minor, frequency_price_minor, cap_minor and on_rise");
                 let penalty = match &pay.on_rise {
                     Some(r) => *r.get_ref() == OnRise::Penalty,
                     None => {
@@ -1419,18 +1408,7 @@ impl AuditSpec {
                 if pay.on_miss != OnMiss::Nothing {
                     p.nowhere("payment kind \"per-person\" pays nothing for a person who reoffends: set on_miss = \"nothing\"", None);
                 }
-                for (field, span) in [
-                    (
-                        "at_risk_minor",
-                        pay.at_risk_minor.as_ref().map(|v| v.span()),
-                    ),
-                    ("unit", pay.unit.as_ref().map(|v| v.span())),
-                    ("repay_minor", pay.repay_minor.as_ref().map(|v| v.span())),
-                ] {
-                    if let Some(span) = span {
-                        p.at(span, format!("payment.{field} is not used by kind \"per-person\""), Some("a per-person payment is price_minor × the person's probability, capped by cap_minor"));
-                    }
-                }
+                unused_payment_fields(&mut p, pay, "per-person", "a per-person payment is price_minor × the person's probability (or price_bands), capped by cap_minor");
                 pricing.map(|pricing| Mechanism::PerPerson {
                     pricing,
                     cap_minor: cap,
@@ -1580,6 +1558,27 @@ fn baseline_fields_unused(p: &mut Problems, rc: &raw::RawComparator, kind: &str,
             p.at(
                 span,
                 format!("comparator.{field} is not used by kind \"{kind}\""),
+                Some(help),
+            );
+        }
+    }
+}
+
+/// Reports `at_risk_minor`, `unit` and `repay_minor`, which kinds `per-person` and
+/// `case-mix` do not use, at their positions.
+fn unused_payment_fields(p: &mut Problems, pay: &raw::RawPayment, kind: &str, help: &str) {
+    for (field, span) in [
+        (
+            "at_risk_minor",
+            pay.at_risk_minor.as_ref().map(|v| v.span()),
+        ),
+        ("unit", pay.unit.as_ref().map(|v| v.span())),
+        ("repay_minor", pay.repay_minor.as_ref().map(|v| v.span())),
+    ] {
+        if let Some(span) = span {
+            p.at(
+                span,
+                format!("payment.{field} is not used by kind \"{kind}\""),
                 Some(help),
             );
         }
