@@ -122,6 +122,11 @@ pub enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// Recompute a spec's `[sensitivity]` grid and print it, without writing a bundle.
+    Sensitivity {
+        /// Audit spec file (TOML) with a `[sensitivity]` section.
+        spec: PathBuf,
+    },
     /// Validate specs (and that their inputs exist with the named columns) without running.
     Check {
         #[arg(required = true)]
@@ -239,6 +244,7 @@ pub fn run(cli: Cli) -> u8 {
             cmd_replay(&bundle, data.as_deref(), key.as_deref(), json)
         }
         Command::Check { specs } => cmd_check(&specs, json),
+        Command::Sensitivity { spec } => cmd_sensitivity(&spec, json),
         Command::Diff { a, b, key } => cmd_diff(&a, &b, key.as_deref(), json),
         Command::Report {
             bundle,
@@ -591,6 +597,7 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
             );
         }
     }
+    s += &crate::sensitivity::summary_lines(audit);
     s += &format!("  bundle      {}\n", bundle.display());
     s
 }
@@ -610,6 +617,11 @@ fn verdict_json(audit: &Audit, bundle: &Path) -> serde_json::Value {
         "currency": audit.spec.payment.currency,
         "total_minor": i64::try_from(audit.total_minor)
             .unwrap_or(if audit.total_minor < 0 { i64::MIN } else { i64::MAX }),
+        "sensitivity": audit.sensitivity.as_ref().map(|r| json!({
+            "robust": r.robust(),
+            "variants": r.variants.len(),
+            "flipping_variants": r.flipping(),
+        })),
         "bundle": bundle.display().to_string(),
     })
 }
@@ -765,6 +777,37 @@ fn cmd_diff(a: &Path, b: &Path, key: Option<&Path>, json: bool) -> u8 {
     }
 }
 
+fn cmd_sensitivity(path: &Path, json: bool) -> u8 {
+    let spec = match AuditSpec::load(path) {
+        Ok(s) => s,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    if spec.sensitivity.is_none() {
+        return error(
+            EXIT_BAD_INPUT,
+            format!(
+                "{} has no [sensitivity] section\n    help: list alternatives by TOML path, e.g. \"comparator.caliper_sd\" = [\"0.1\", \"0.25\"] (docs/spec.md §16)",
+                path.display()
+            ),
+        );
+    }
+    let audit = match pipeline::load_inputs(&spec, &Default::default())
+        .map_err(pipeline::AuditError::from)
+        .and_then(|inputs| pipeline::audit(spec, inputs))
+    {
+        Ok(a) => a,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    if json {
+        print_json(
+            &serde_json::to_value(crate::sensitivity::results_out(&audit)).unwrap_or_default(),
+        );
+    } else {
+        out!("{}", crate::sensitivity::render_grid(&audit));
+    }
+    EXIT_OK
+}
+
 fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
     let mut code = EXIT_OK;
     let mut reports = Vec::new();
@@ -774,12 +817,12 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
             .and_then(|spec| {
                 crate::data::check_columns(
                     &spec.people,
-                    &crate::cohort::people_columns(&spec, &spec.people),
+                    &crate::sensitivity::people_columns(&spec, &spec.people),
                 )
                 .and_then(|_| match &spec.pool {
                     Some(pool) => crate::data::check_columns(
                         pool,
-                        &crate::cohort::people_columns(&spec, pool),
+                        &crate::sensitivity::people_columns(&spec, pool),
                     ),
                     None => Ok(()),
                 })

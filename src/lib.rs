@@ -29,6 +29,7 @@ pub mod pipeline;
 pub mod predicted;
 pub mod report;
 pub mod risk;
+pub mod sensitivity;
 pub mod spec;
 pub mod stats;
 pub mod synth;
