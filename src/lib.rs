@@ -28,6 +28,7 @@ pub mod par;
 pub mod pipeline;
 pub mod predicted;
 pub mod report;
+pub mod report_sections;
 pub mod risk;
 pub mod sensitivity;
 pub mod spec;

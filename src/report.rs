@@ -12,7 +12,7 @@ use crate::pipeline::Audit;
 use crate::spec::{Comparator, CountingUnit, Measure, ThresholdKind};
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -157,7 +157,8 @@ fn chart(audit: &Audit) -> String {
     s
 }
 
-fn row(cells: &[String]) -> String {
+/// One table row of already-escaped cells.
+pub(crate) fn row(cells: &[String]) -> String {
     let mut s = String::from("<tr>");
     for c in cells {
         s += &format!("<td>{c}</td>");
@@ -267,6 +268,8 @@ pub fn report_html(audit: &Audit) -> Vec<u8> {
         h += &chart(audit);
         h += "\n<p>Blue: the cohort; grey: the comparator; dashed red: the value the cohort had to reach; black: the interval of the difference, where one was computed.</p>\n";
     }
+    h += &crate::report_sections::matched_html(audit);
+    h += &crate::report_sections::sensitivity_html(audit);
 
     h += "<h2>Payment</h2>\n<table><caption>What is owed, line by line</caption>\n<tr><th>scope</th><th>amount</th><th>explanation</th></tr>\n";
     for p in &audit.payments {
@@ -388,5 +391,6 @@ pub fn report_markdown(audit: &Audit) -> String {
             m += &format!("| {} | {} | {} |\n", group.period.name, x.rule, x.count);
         }
     }
+    m += &crate::report_sections::markdown(audit);
     m
 }
