@@ -78,6 +78,11 @@ pub enum Command {
         /// Replace an existing bundle.
         #[arg(long)]
         force: bool,
+        /// A party's claims file (TOML) to reconcile with the audit (one spec, which
+        /// must not name claims itself); recorded in the bundle's spec as
+        /// `[inputs.claims]` with its sha256.
+        #[arg(long)]
+        claims: Option<PathBuf>,
     },
     /// Check a bundle's signature and every hash, without recomputing.
     Verify {
@@ -231,12 +236,14 @@ pub fn run(cli: Cli) -> u8 {
             key,
             no_embed_inputs,
             force,
+            claims,
         } => cmd_run(
             &specs,
             out.as_deref(),
             key.as_deref(),
             !no_embed_inputs,
             force,
+            claims.as_deref(),
             json,
         ),
         Command::Verify { bundle, key } => cmd_verify(&bundle, key.as_deref(), json),
@@ -318,6 +325,7 @@ fn cmd_run(
     key: Option<&Path>,
     embed: bool,
     force: bool,
+    claims: Option<&Path>,
     json: bool,
 ) -> u8 {
     // Check every spec before doing any work.
@@ -326,6 +334,19 @@ fn cmd_run(
         match AuditSpec::load(path) {
             Ok(s) => loaded.push(s),
             Err(e) => return error(EXIT_BAD_INPUT, e),
+        }
+    }
+    if let Some(file) = claims {
+        if loaded.len() != 1 {
+            return error(
+                EXIT_BAD_INPUT,
+                "--claims takes exactly one spec: a claims file belongs to one contract",
+            );
+        }
+        match loaded.pop().map(|s| crate::claims::attach(s, file)) {
+            Some(Ok(s)) => loaded.push(s),
+            Some(Err(e)) => return error(EXIT_BAD_INPUT, e),
+            None => {}
         }
     }
     let key = match signing_key(key) {
