@@ -20,7 +20,9 @@
 //!   evidence (embedded, pinned, verified, replayed), on the `predicted-*` scenarios;
 //! - [`lewisham`]: OGRS-weighted individual payments (comparator `none`, payment
 //!   `per-person`): price × probability per person who does not reoffend, pro-rata
-//!   scaling to the cap, and `[threshold]` refused.
+//!   scaling to the cap, and `[threshold]` refused;
+//! - [`sensitivity`]: `[sensitivity]` grids: each variant is the audit of its own spec,
+//!   the same on any thread count, fragile decisions named, bad grids refused.
 //!
 //! [`common`] is the shared `Sandbox` builder, not a set of rules.
 //!
@@ -39,5 +41,6 @@ mod matched;
 mod predicted;
 mod report;
 mod run;
+mod sensitivity;
 mod spec_check;
 mod tamper;
