@@ -91,11 +91,14 @@ fn a_bundle_diffed_with_itself_is_identical_and_a_tampered_one_is_refused() {
         .assert(EXIT_VERIFY_FAILED);
 }
 
-/// A committed spec's text with absolute input paths.
-fn committed_text(name: &str) -> String {
-    std::fs::read_to_string(committed_spec(name))
-        .unwrap()
-        .replace("path = \"../", &format!("path = \"{}/", repo().display()))
+/// `diff --json A B` → `diff`.
+fn diff_json(sb: &Sandbox, a: &Bundle, b: &Bundle) -> serde_json::Value {
+    sb.cmd(["--json", "diff"])
+        .arg(&a.dir)
+        .arg(&b.dir)
+        .assert(EXIT_OK)
+        .json()["diff"]
+        .clone()
 }
 
 /// person id → (window_end, lag_end, a count column) of the treated rows of
@@ -216,13 +219,7 @@ fn a_narrower_caliper_changes_matched_sets_and_the_man_it_leaves_unmatched_is_at
     let text = committed_text("peterborough-cohort-1")
         .replace("caliper_sd = \"0.2\"", "caliper_sd = \"0.02\"");
     let b = sb.audit(sb.write("caliper.toml", text));
-    let d = sb
-        .cmd(["--json", "diff"])
-        .arg(&a.dir)
-        .arg(&b.dir)
-        .assert(EXIT_OK)
-        .json()["diff"]
-        .clone();
+    let d = diff_json(&sb, &a, &b);
     // Matched sets from the two matches tables, compared independently.
     let sets = |b: &Bundle| {
         let mut m = std::collections::BTreeMap::<String, Vec<String>>::new();
@@ -285,13 +282,7 @@ fn people_a_new_exclusion_rule_removes_are_attributed_to_that_rule() {
         "exclude = [\n  { id = \"over-50\", column = \"age\", greater_than = 50, reason = \"aged over 50 (a rule for this test)\" },\n  { id = \"deported\"",
     );
     let b = sb.audit(sb.write("over50.toml", text));
-    let d = sb
-        .cmd(["--json", "diff"])
-        .arg(&a.dir)
-        .arg(&b.dir)
-        .assert(EXIT_OK)
-        .json()["diff"]
-        .clone();
+    let d = diff_json(&sb, &a, &b);
     // Independently: a's eligible people whose people.csv row has age > 50.
     let people = Table::read(&doncaster_fixtures().join("people.csv"));
     let ages: Vec<i64> = people

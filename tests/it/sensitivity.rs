@@ -6,14 +6,6 @@
 
 use crate::common::*;
 
-/// A committed spec's text with its input paths made absolute (so it can be written
-/// anywhere).
-fn committed_text(name: &str) -> String {
-    std::fs::read_to_string(committed_spec(name))
-        .unwrap()
-        .replace("path = \"../", &format!("path = \"{}/", repo().display()))
-}
-
 /// Replaces one occurrence of `from` (which must occur exactly once).
 fn replace_once(text: &str, from: &str, to: &str) -> String {
     assert_eq!(text.matches(from).count(), 1, "{from:?}");
