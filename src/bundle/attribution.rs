@@ -14,7 +14,8 @@
 //! - people counted in both with the same count contribute nothing.
 //!
 //! The comparator's change is reported beside it but not split: a matched comparison
-//! group's weighted mean moves with every weight, and the payment follows from both.
+//! group's weighted mean moves with every weight. The payment follows from both; when
+//! the comparator is unchanged, the whole payment change follows from the parts.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -60,6 +61,9 @@ pub struct Attribution {
     /// The comparator's value (decimal string) in A and B, when it differs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparator: Option<(String, String)>,
+    /// The period's payment (decimal strings) in A and B, when it differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<(String, String)>,
 }
 
 type Rows = BTreeMap<Vec<String>, BTreeMap<String, String>>;
@@ -238,6 +242,18 @@ pub fn attribute(a: &Side, b: &Side, outcome_changes: &[String]) -> Vec<Attribut
             .and_then(|e| e["comparator"]["value"].as_str())
             .map(str::to_string)
     };
+    let payment = |r: &serde_json::Value, scope: &str| -> Option<String> {
+        r["payment"]["lines"]
+            .as_array()?
+            .iter()
+            .find(|l| l["scope"] == scope)
+            .and_then(|l| l["amount"].as_str())
+            .map(str::to_string)
+    };
+    let differ = |x: Option<String>, y: Option<String>| match (x, y) {
+        (Some(x), Some(y)) if x != y => Some((x, y)),
+        _ => None,
+    };
     let mut out = Vec::new();
     for period in periods {
         let (ca, cb) = (counted(a, &period, column), counted(b, &period, column));
@@ -296,6 +312,7 @@ pub fn attribute(a: &Side, b: &Side, outcome_changes: &[String]) -> Vec<Attribut
             comparator(a.results, &period),
             comparator(b.results, &period),
         );
+        let (pa, pb) = (payment(a.results, &period), payment(b.results, &period));
         out.push(Attribution {
             scope: period,
             counted: counted_name,
@@ -305,10 +322,8 @@ pub fn attribute(a: &Side, b: &Side, outcome_changes: &[String]) -> Vec<Attribut
             b_count: b_count as u64,
             parts,
             accounted,
-            comparator: match (xa, xb) {
-                (Some(x), Some(y)) if x != y => Some((x, y)),
-                _ => None,
-            },
+            comparator: differ(xa, xb),
+            payment: differ(pa, pb),
         });
     }
     out

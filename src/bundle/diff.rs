@@ -485,6 +485,16 @@ pub fn render(d: &BundleDiff, a: &Path, b: &Path) -> String {
         if let Some((x, y)) = &at.comparator {
             s += &format!("     the comparator also moves: {x} -> {y} (not split by person)\n");
         }
+        if let Some((x, y)) = &at.payment {
+            s += &format!(
+                "     so the payment moves: {x} -> {y}{}\n",
+                if at.comparator.is_none() {
+                    " (the comparator is unchanged: all of it follows from the parts above)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     s
 }

@@ -194,6 +194,16 @@ fn the_providers_lag_is_named_as_the_cause_with_the_men_whose_events_it_moves() 
     assert_eq!(listed, changed);
     assert_eq!(parts_[0]["count_change"], change);
     assert_eq!(change, 1347 - 1355);
+    // The comparison group's rate moves too (its men's events are counted under the
+    // same lag), and so does the payment.
+    assert_eq!(
+        at["comparator"],
+        serde_json::json!([
+            a.evaluation("cohort-1")["comparator"]["value"],
+            b.evaluation("cohort-1")["comparator"]["value"]
+        ])
+    );
+    assert_eq!(at["payment"], serde_json::json!(["318066.66", "316716.66"]));
     // The text names the lag and the men.
     let text = sb
         .cmd(["diff"])
