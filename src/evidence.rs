@@ -777,7 +777,7 @@ fn findings(audit: &Audit) -> Vec<FindingOut> {
         f.push(FindingOut {
             code: "decision-fragile",
             message: format!(
-                "{} of {} sensitivity variants decide differently from the spec's own choices (sensitivity.flipping_variants)",
+                "{} of {} sensitivity variants reach a different decision from the spec's own choices (sensitivity.flipping_variants)",
                 r.flipping().len(),
                 r.variants.len()
             ),

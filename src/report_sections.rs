@@ -328,7 +328,7 @@ fn grid_rows(audit: &Audit) -> Option<(String, Vec<Vec<String>>)> {
             })
             .collect();
         format!(
-            "The decision is fragile: {} of the {} variants decide differently from the spec's own choices ({}).{}",
+            "The decision is fragile: {} of the {} variants reach a different decision from the spec's own ({}).{}",
             out.flipping_variants.len(),
             out.variants.len(),
             out.decision,

@@ -382,7 +382,7 @@ pub fn summary_lines(audit: &Audit) -> String {
         )
     } else {
         format!(
-            "  sensitivity FRAGILE: {} of {n} variants decide differently from the spec's own choices [decision-fragile]\n",
+            "  sensitivity FRAGILE: {} of {n} variants reach a different decision from the spec's own choices [decision-fragile]\n",
             flipping.len()
         )
     };
