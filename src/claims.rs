@@ -236,3 +236,41 @@ pub fn reconcile(
         lines,
     })
 }
+
+/// The spec with a claims file given on the command line (`run --claims FILE`) added as
+/// `[inputs.claims]`, pinned by its SHA-256, so that the spec in the bundle names the
+/// claims like any input and `replay` reconciles them again. The line added is
+/// `path = "<file name>"`: the bundle holds its own copy, and `replay --data DIR`
+/// looks for that name. Refused when the spec already names a claims file.
+pub fn attach(
+    spec: crate::spec::AuditSpec,
+    file: &std::path::Path,
+) -> Result<crate::spec::AuditSpec, String> {
+    if let Some(c) = &spec.claims {
+        return Err(format!(
+            "{} already names a claims file ({}) in [inputs.claims]\n    help: give the claims either in the spec or with --claims, not both",
+            spec.path.display(),
+            c.path_as_written
+        ));
+    }
+    let (digest, _) = crate::data::hash_file(file).map_err(|e| e.to_string())?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("--claims {}: not a file name", file.display()))?;
+    let mut text = String::from_utf8_lossy(&spec.bytes).into_owned();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text += &format!(
+        "\n# Added by `outcome-audit run --claims`: the claims file given on the command line,\n# pinned by its digest (the bundle holds a copy as inputs/claims.toml).\n[inputs.claims]\npath = {}\nformat = \"toml\"\nsha256 = \"{}\"\n",
+        toml::Value::String(name),
+        digest.to_hex()
+    );
+    let mut out = crate::spec::AuditSpec::from_bytes(&spec.path, text.into_bytes())
+        .map_err(|e| format!("--claims: {e}"))?;
+    if let Some(c) = out.claims.as_mut() {
+        c.path = file.to_path_buf();
+    }
+    Ok(out)
+}

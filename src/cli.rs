@@ -78,6 +78,11 @@ pub enum Command {
         /// Replace an existing bundle.
         #[arg(long)]
         force: bool,
+        /// A party's claims file (TOML) to reconcile with the audit (one spec, which
+        /// must not name claims itself); recorded in the bundle's spec as
+        /// `[inputs.claims]` with its sha256.
+        #[arg(long)]
+        claims: Option<PathBuf>,
     },
     /// Check a bundle's signature and every hash, without recomputing.
     Verify {
@@ -137,6 +142,11 @@ pub enum Command {
         /// Trust only this public key (SPKI PEM).
         #[arg(long)]
         key: Option<PathBuf>,
+    },
+    /// Recompute a spec's `[sensitivity]` grid and print it, without writing a bundle.
+    Sensitivity {
+        /// Audit spec file (TOML) with a `[sensitivity]` section.
+        spec: PathBuf,
     },
     /// Validate specs (and that their inputs exist with the named columns) without running.
     Check {
@@ -242,12 +252,14 @@ pub fn run(cli: Cli) -> u8 {
             key,
             no_embed_inputs,
             force,
+            claims,
         } => cmd_run(
             &specs,
             out.as_deref(),
             key.as_deref(),
             !no_embed_inputs,
             force,
+            claims.as_deref(),
             json,
         ),
         Command::Verify { bundle, key } => cmd_verify(&bundle, key.as_deref(), json),
@@ -261,6 +273,7 @@ pub fn run(cli: Cli) -> u8 {
             key,
         } => cmd_export_sigstore(&bundle, out.as_deref(), force, key.as_deref(), json),
         Command::Check { specs } => cmd_check(&specs, json),
+        Command::Sensitivity { spec } => cmd_sensitivity(&spec, json),
         Command::Diff { a, b, key } => cmd_diff(&a, &b, key.as_deref(), json),
         Command::Report {
             bundle,
@@ -334,6 +347,7 @@ fn cmd_run(
     key: Option<&Path>,
     embed: bool,
     force: bool,
+    claims: Option<&Path>,
     json: bool,
 ) -> u8 {
     // Check every spec before doing any work.
@@ -342,6 +356,19 @@ fn cmd_run(
         match AuditSpec::load(path) {
             Ok(s) => loaded.push(s),
             Err(e) => return error(EXIT_BAD_INPUT, e),
+        }
+    }
+    if let Some(file) = claims {
+        if loaded.len() != 1 {
+            return error(
+                EXIT_BAD_INPUT,
+                "--claims takes exactly one spec: a claims file belongs to one contract",
+            );
+        }
+        match loaded.pop().map(|s| crate::claims::attach(s, file)) {
+            Some(Ok(s)) => loaded.push(s),
+            Some(Err(e)) => return error(EXIT_BAD_INPUT, e),
+            None => {}
         }
     }
     let key = match signing_key(key) {
@@ -628,6 +655,7 @@ pub fn verdict_text(audit: &Audit, bundle: &Path) -> String {
             );
         }
     }
+    s += &crate::sensitivity::summary_lines(audit);
     s += &format!("  bundle      {}\n", bundle.display());
     s
 }
@@ -647,6 +675,11 @@ fn verdict_json(audit: &Audit, bundle: &Path) -> serde_json::Value {
         "currency": audit.spec.payment.currency,
         "total_minor": i64::try_from(audit.total_minor)
             .unwrap_or(if audit.total_minor < 0 { i64::MIN } else { i64::MAX }),
+        "sensitivity": audit.sensitivity.as_ref().map(|r| json!({
+            "robust": r.robust(),
+            "variants": r.variants.len(),
+            "flipping_variants": r.flipping(),
+        })),
         "bundle": bundle.display().to_string(),
     })
 }
@@ -891,6 +924,37 @@ fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+fn cmd_sensitivity(path: &Path, json: bool) -> u8 {
+    let spec = match AuditSpec::load(path) {
+        Ok(s) => s,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    if spec.sensitivity.is_none() {
+        return error(
+            EXIT_BAD_INPUT,
+            format!(
+                "{} has no [sensitivity] section\n    help: list alternatives by TOML path, e.g. \"comparator.caliper_sd\" = [\"0.1\", \"0.25\"] (docs/spec.md §16)",
+                path.display()
+            ),
+        );
+    }
+    let audit = match pipeline::load_inputs(&spec, &Default::default())
+        .map_err(pipeline::AuditError::from)
+        .and_then(|inputs| pipeline::audit(spec, inputs))
+    {
+        Ok(a) => a,
+        Err(e) => return error(EXIT_BAD_INPUT, e),
+    };
+    if json {
+        print_json(
+            &serde_json::to_value(crate::sensitivity::results_out(&audit)).unwrap_or_default(),
+        );
+    } else {
+        out!("{}", crate::sensitivity::render_grid(&audit));
+    }
+    EXIT_OK
+}
+
 fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
     let mut code = EXIT_OK;
     let mut reports = Vec::new();
@@ -900,12 +964,12 @@ fn cmd_check(specs: &[PathBuf], json: bool) -> u8 {
             .and_then(|spec| {
                 crate::data::check_columns(
                     &spec.people,
-                    &crate::cohort::people_columns(&spec, &spec.people),
+                    &crate::sensitivity::people_columns(&spec, &spec.people),
                 )
                 .and_then(|_| match &spec.pool {
                     Some(pool) => crate::data::check_columns(
                         pool,
-                        &crate::cohort::people_columns(&spec, pool),
+                        &crate::sensitivity::people_columns(&spec, pool),
                     ),
                     None => Ok(()),
                 })

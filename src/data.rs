@@ -66,7 +66,8 @@ pub enum DataError {
     },
 }
 
-/// An input table after hashing and parsing.
+/// An input table after hashing and parsing. Cloning shares the parsed columns.
+#[derive(Clone)]
 pub struct LoadedInput {
     /// The input's name in the spec.
     pub name: String,

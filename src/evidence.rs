@@ -76,6 +76,9 @@ struct Results<'a> {
     payment: PaymentOut,
     findings: Vec<FindingOut>,
     verdict: Verdict,
+    /// The decision over the spec's `[sensitivity]` grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensitivity: Option<crate::sensitivity::SensitivityOut>,
 }
 
 #[derive(Serialize)]
@@ -741,7 +744,8 @@ struct Verdict {
     summary: String,
 }
 
-fn money(m: i128) -> i64 {
+/// Money in minor units as a JSON integer (saturating: no contract comes near).
+pub(crate) fn money(m: i128) -> i64 {
     i64::try_from(m).unwrap_or(if m < 0 { i64::MIN } else { i64::MAX })
 }
 
@@ -927,6 +931,16 @@ fn findings(audit: &Audit) -> Vec<FindingOut> {
                 ),
             });
         }
+    }
+    if let Some(r) = audit.sensitivity.as_ref().filter(|r| !r.robust()) {
+        f.push(FindingOut {
+            code: "decision-fragile",
+            message: format!(
+                "{} of {} sensitivity variants reach a different decision from the spec's own choices (sensitivity.flipping_variants)",
+                r.flipping().len(),
+                r.variants.len()
+            ),
+        });
     }
     for e in &audit.evaluations {
         if e.significant == Some(false) {
@@ -1286,6 +1300,7 @@ pub fn results_json(audit: &Audit) -> Vec<u8> {
             code: verdict_code(audit),
             summary: verdict_summary(audit),
         },
+        sensitivity: crate::sensitivity::results_out(audit),
     };
     let mut out = serde_json::to_vec_pretty(&results).unwrap_or_default();
     out.push(b'\n');

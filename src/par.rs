@@ -45,8 +45,19 @@ where
     E: Send,
     F: Fn(std::ops::Range<usize>, &mut [T]) -> Result<(), E> + Sync,
 {
+    fill_ranges_of(n, 4096, f)
+}
+
+/// [`fill_ranges`] with ranges of at least `min_len` items (1 for items that are each
+/// a large piece of work, such as a whole audit).
+pub fn fill_ranges_of<T, E, F>(n: usize, min_len: usize, f: F) -> Result<Vec<T>, E>
+where
+    T: Send + Clone + Default,
+    E: Send,
+    F: Fn(std::ops::Range<usize>, &mut [T]) -> Result<(), E> + Sync,
+{
     let mut out = vec![T::default(); n];
-    let parts = threads().min(n / 4096).max(1);
+    let parts = threads().min(n / min_len.max(1)).max(1);
     if parts == 1 {
         f(0..n, &mut out)?;
         return Ok(out);

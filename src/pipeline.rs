@@ -27,6 +27,11 @@ pub enum AuditError {
     Predicted(#[from] crate::predicted::PredictedError),
     #[error(transparent)]
     Claims(#[from] crate::claims::ClaimsError),
+    #[error("sensitivity variant {variant}: {source}")]
+    Sensitivity {
+        variant: String,
+        source: Box<AuditError>,
+    },
     #[error("{path}: cohort period {period:?} has no eligible people ({rows} rows of the input fall in it)\n    help: check the period dates, the index-date column and the exclusion rules")]
     EmptyGroup {
         path: std::path::PathBuf,
@@ -104,6 +109,8 @@ pub struct Audit {
     pub evaluations: Vec<Evaluation>,
     pub payments: Vec<PaymentLine>,
     pub total_minor: i128,
+    /// The decision over the `[sensitivity]` grid, when the spec has one.
+    pub sensitivity: Option<crate::sensitivity::SensitivityResult>,
 }
 
 impl Audit {
@@ -187,7 +194,7 @@ pub fn load_inputs(
     let people_spec = with_path(&spec.people);
     let people = data::load(
         &people_spec,
-        &cohort::people_columns(spec, &people_spec),
+        &crate::sensitivity::people_columns(spec, &people_spec),
         false,
     )?;
     let pool = match &spec.pool {
@@ -196,7 +203,7 @@ pub fn load_inputs(
             tracing::info!(input = %pool_spec.path.display(), "hashing and reading");
             Some(data::load(
                 &pool_spec,
-                &cohort::people_columns(spec, &pool_spec),
+                &crate::sensitivity::people_columns(spec, &pool_spec),
                 false,
             )?)
         }
@@ -232,6 +239,11 @@ pub fn load_inputs(
 
 /// Runs every stage after loading.
 pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
+    // The sensitivity grid reuses the inputs as read (their columns are shared).
+    let shared = spec
+        .sensitivity
+        .as_ref()
+        .map(|_| crate::sensitivity::share(&inputs));
     let Inputs {
         mut people,
         mut convictions,
@@ -573,10 +585,14 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         evaluations,
         payments,
         total_minor,
+        sensitivity: None,
     };
     if let Some(c) = &audit.claims {
         let file = crate::claims::parse(&c.path, c.text.as_deref().unwrap_or(""))?;
         audit.reconciliation = Some(crate::claims::reconcile(&c.path, &file, &audit)?);
+    }
+    if let (Some(grid), Some(shared)) = (&audit.spec.sensitivity, &shared) {
+        audit.sensitivity = Some(crate::sensitivity::run(grid, shared, &audit)?);
     }
     Ok(audit)
 }

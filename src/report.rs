@@ -12,7 +12,7 @@ use crate::pipeline::Audit;
 use crate::spec::{Comparator, CountingUnit, Measure, ThresholdKind};
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -260,7 +260,8 @@ fn md_table((head, rows): &Table) -> String {
 
 const CASE_MIX_NOTE: &str = "Each area's cohort in each period is compared with the area's baseline rate moved by the risk adjustment (the cohort's mean predicted probability minus the baseline cohort's). Reoffences per reoffender are paid only where the binary target is met (the binary hurdle).";
 
-fn row(cells: &[String]) -> String {
+/// One table row of already-escaped cells.
+pub(crate) fn row(cells: &[String]) -> String {
     let mut s = String::from("<tr>");
     for c in cells {
         s += &format!("<td>{c}</td>");
@@ -370,6 +371,8 @@ pub fn report_html(audit: &Audit) -> Vec<u8> {
         h += &chart(audit);
         h += "\n<p>Blue: the cohort; grey: the comparator; dashed red: the value the cohort had to reach; black: the interval of the difference, where one was computed.</p>\n";
     }
+    h += &crate::report_sections::matched_html(audit);
+    h += &crate::report_sections::sensitivity_html(audit);
 
     if let Some((cells, annual)) = case_mix_tables(audit) {
         h += &format!("<h2>Areas and periods</h2>\n<p>{CASE_MIX_NOTE}</p>\n");
@@ -505,5 +508,6 @@ pub fn report_markdown(audit: &Audit) -> String {
             m += &format!("| {} | {} | {} |\n", group.period.name, x.rule, x.count);
         }
     }
+    m += &crate::report_sections::markdown(audit);
     m
 }

@@ -72,7 +72,11 @@ pub struct BundleDiff {
     /// People who reoffend in A but not B, and in B but not A.
     pub reoffenders_only_in_a: u64,
     pub reoffenders_only_in_b: u64,
+    /// Cohort members whose matched comparisons differ (matched comparisons).
+    pub matches: Vec<crate::bundle::attribution::MatchChange>,
     pub results: Vec<FieldChange>,
+    /// The change in each period's measure, split exactly between the steps above.
+    pub attribution: Vec<crate::bundle::attribution::Attribution>,
 }
 
 impl BundleDiff {
@@ -82,6 +86,7 @@ impl BundleDiff {
             && self.inputs.is_empty()
             && self.cohort.is_empty()
             && self.outcomes.is_empty()
+            && self.matches.is_empty()
             && self.results.is_empty()
     }
 }
@@ -310,11 +315,47 @@ pub fn diff(a: &Path, b: &Path, pinned: Option<&VerifyingKey>) -> Result<BundleD
         }
     }
 
+    // Matched sets, when both bundles matched.
+    let matches_table = |dir: &Path| -> Result<Option<_>, DiffError> {
+        let rel = "tables/matches.csv";
+        if dir.join(rel).is_file() {
+            Ok(Some(table(
+                &read(dir, rel)?,
+                &["period", "treated_id", "rank", "comparison_id"],
+            )))
+        } else {
+            Ok(None)
+        }
+    };
+    let (ta, tb) = (matches_table(a)?, matches_table(b)?);
+    let matches = match (&ta, &tb) {
+        (Some(x), Some(y)) => crate::bundle::attribution::match_changes(x, y),
+        _ => Vec::new(),
+    };
+
     // Results: measures, evaluations, payment.
     let mut results = Vec::new();
     for part in ["measures", "evaluations", "payment", "verdict"] {
         tree_changes(part, &ra[part], &rb[part], &mut results);
     }
+
+    // The change in each period's measure, split between the steps.
+    let window_or_lag: Vec<String> = spec
+        .iter()
+        .filter(|c| c.path.starts_with("outcome.window") || c.path.starts_with("outcome.court_lag"))
+        .map(|c| format!("{}: {} -> {}", c.path, c.a, c.b))
+        .collect();
+    let side = |results, cohort, outcomes, matches| crate::bundle::attribution::Side {
+        results,
+        cohort,
+        outcomes,
+        matches,
+    };
+    let attribution = crate::bundle::attribution::attribute(
+        &side(&ra, &ca, &oa, ta.as_ref()),
+        &side(&rb, &cb, &ob, tb.as_ref()),
+        &window_or_lag,
+    );
     Ok(BundleDiff {
         spec,
         inputs,
@@ -323,7 +364,9 @@ pub fn diff(a: &Path, b: &Path, pinned: Option<&VerifyingKey>) -> Result<BundleD
         dates_changed,
         reoffenders_only_in_a: only_a,
         reoffenders_only_in_b: only_b,
+        matches,
         results,
+        attribution,
     })
 }
 
@@ -375,9 +418,83 @@ pub fn render(d: &BundleDiff, a: &Path, b: &Path) -> String {
     if d.outcomes.len() > 20 {
         s += &format!("   … and {} more\n", d.outcomes.len() - 20);
     }
-    s += &format!("5. results that differ: {}\n", d.results.len());
+    s += &format!(
+        "5. cohort members whose matched comparisons differ: {}\n",
+        d.matches.len()
+    );
+    for c in d.matches.iter().take(20) {
+        let set = |v: &[String]| {
+            if v.is_empty() {
+                "(not matched)".to_string()
+            } else {
+                v.join(" ")
+            }
+        };
+        s += &format!(
+            "   {} {}: a [{}] -> b [{}]\n",
+            c.period,
+            c.treated_id,
+            set(&c.a),
+            set(&c.b)
+        );
+    }
+    if d.matches.len() > 20 {
+        s += &format!("   … and {} more\n", d.matches.len() - 20);
+    }
+    s += &format!("6. results that differ: {}\n", d.results.len());
     for c in &d.results {
         s += &format!("   {}: {} -> {}\n", c.path, c.a, c.b);
+    }
+    s += "7. attribution of the change in each period's measure (b − a)\n";
+    for at in &d.attribution {
+        s += &format!(
+            "   {}: {} {} of {} people in a, {} of {} in b ({:+} {}, {:+} people){}\n",
+            at.scope,
+            at.counted,
+            at.a_count,
+            at.a_people,
+            at.b_count,
+            at.b_people,
+            at.b_count as i64 - at.a_count as i64,
+            at.counted,
+            at.b_people as i64 - at.a_people as i64,
+            if at.accounted {
+                ", accounted for exactly by:"
+            } else {
+                ", NOT fully accounted for by:"
+            }
+        );
+        for p in &at.parts {
+            let shown: Vec<&str> = p.person_ids.iter().take(10).map(String::as_str).collect();
+            s += &format!(
+                "     {} ({}): {} people, {:+} {}, {:+} people counted: {}{}\n",
+                p.step,
+                p.cause,
+                p.person_ids.len(),
+                p.count_change,
+                at.counted,
+                p.people_change,
+                shown.join(" "),
+                if p.person_ids.len() > 10 {
+                    format!(" … and {} more", p.person_ids.len() - 10)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if let Some((x, y)) = &at.comparator {
+            s += &format!("     the comparator also moves: {x} -> {y} (not split by person)\n");
+        }
+        if let Some((x, y)) = &at.payment {
+            s += &format!(
+                "     so the payment moves: {x} -> {y}{}\n",
+                if at.comparator.is_none() {
+                    " (the comparator is unchanged: all of it follows from the parts above)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     s
 }

@@ -7,6 +7,7 @@
 //! is assembled in a temporary directory beside the destination and renamed into place,
 //! so a failed run leaves nothing behind and a finished bundle is never half-written.
 
+pub mod attribution;
 pub mod diff;
 pub mod dsse;
 pub mod keys;

@@ -8,6 +8,7 @@
 //! that DOMAIN.md calls contract-specific has a default: the spec must say it.
 
 pub mod raw;
+pub mod sensitivity;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -108,6 +109,8 @@ pub struct AuditSpec {
     pub inference: Option<Inference>,
     pub threshold: Threshold,
     pub payment: Payment,
+    /// Alternatives to some of the spec's choices, and the grid of variants they make.
+    pub sensitivity: Option<sensitivity::Sensitivity>,
 }
 
 /// `[contract]`, checked.
@@ -1440,6 +1443,12 @@ impl AuditSpec {
             },
         };
 
+        // [sensitivity]: each variant is this spec with some fields replaced.
+        let sensitivity = raw
+            .sensitivity
+            .as_ref()
+            .and_then(|s| sensitivity::check(&mut p, path, text, s));
+
         p.finish(path)?;
         // Every Option below is Some once no problem was recorded.
         let missing = |what: &str| SpecError {
@@ -1505,6 +1514,7 @@ impl AuditSpec {
                 mechanism: mechanism.ok_or_else(|| missing("payment"))?,
                 on_miss: on_miss.ok_or_else(|| missing("on_miss"))?,
             },
+            sensitivity,
         })
     }
 

@@ -43,7 +43,15 @@ pub struct RawSpec {
     pub threshold: Option<RawThreshold>,
     /// What is owed when the target is met or missed.
     pub payment: RawPayment,
+    /// Reasonable alternatives to some of the spec's own choices: the TOML path of a
+    /// field → the values to try. The decision is recomputed over every combination.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Vec<serde_json::Value>>>")]
+    pub sensitivity: Option<RawSensitivity>,
 }
+
+/// `[sensitivity]` as written: `"comparator.caliper_sd" = ["0.1", "0.2", "0.25"]`.
+pub type RawSensitivity = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<toml::Value>>>>;
 
 /// `[contract]`: the parties and the validation method.
 #[derive(Debug, Deserialize, JsonSchema)]

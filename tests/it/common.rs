@@ -49,6 +49,14 @@ pub fn committed_spec(name: &str) -> PathBuf {
     repo().join("audit-specs").join(format!("{name}.toml"))
 }
 
+/// A committed spec's text with its input paths made absolute, so that an edited copy
+/// can be written anywhere.
+pub fn committed_text(name: &str) -> String {
+    std::fs::read_to_string(committed_spec(name))
+        .expect("committed spec")
+        .replace("path = \"../", &format!("path = \"{}/", repo().display()))
+}
+
 /// A hand-made scenario folder under `tests/scenarios/`.
 pub fn scenario(name: &str) -> PathBuf {
     repo().join("tests").join("scenarios").join(name)

@@ -26,7 +26,9 @@
 //!   themselves run in `.ci/interop`, not here);
 //! - [`lewisham`]: OGRS-weighted individual payments (comparator `none`, payment
 //!   `per-person`): price × probability per person who does not reoffend, pro-rata
-//!   scaling to the cap, and `[threshold]` refused.
+//!   scaling to the cap, and `[threshold]` refused;
+//! - [`sensitivity`]: `[sensitivity]` grids: each variant is the audit of its own spec,
+//!   the same on any thread count, fragile decisions named, bad grids refused.
 //!
 //! - [`casemix`]: case-mix-adjusted baselines per area and period with a binary hurdle
 //!   (Transforming Rehabilitation), on `tests/scenarios/casemix-small` and the committed
@@ -52,5 +54,6 @@ mod matched;
 mod predicted;
 mod report;
 mod run;
+mod sensitivity;
 mod spec_check;
 mod tamper;
