@@ -462,6 +462,25 @@ impl<'a> Problems<'a> {
     }
 }
 
+/// Why an input path as written cannot be used, if it cannot: see docs/spec.md,
+/// "Hostile input policy". Relative paths may climb out of the spec's folder with `..`.
+fn input_path_problem(written: &str) -> Option<&'static str> {
+    let bytes = written.as_bytes();
+    if written.starts_with('/') {
+        Some("is absolute")
+    } else if written.starts_with('~') {
+        Some("starts with `~`, which is not expanded")
+    } else if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        Some("is absolute (a drive letter)")
+    } else if written.contains('\\') {
+        Some("contains `\\`")
+    } else if written.contains('\0') {
+        Some("contains a NUL character")
+    } else {
+        None
+    }
+}
+
 fn is_kebab_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -695,11 +714,18 @@ impl AuditSpec {
                     );
                 }
             }
-            if input.path.get_ref().trim().is_empty() {
+            let written = input.path.get_ref();
+            if written.trim().is_empty() {
                 p.at(
                     input.path.span(),
                     format!("inputs.{name}.path is empty"),
                     Some("give the file's path relative to the spec"),
+                );
+            } else if let Some(problem) = input_path_problem(written) {
+                p.at(
+                    input.path.span(),
+                    format!("inputs.{name}.path {written:?} {problem}"),
+                    Some("write the path relative to the spec's folder with `/` between names, e.g. \"../fixtures/doncaster/people.csv\": the spec is copied into the evidence and must run the same on every machine"),
                 );
             }
             *slot = Some(InputSpec {
