@@ -352,26 +352,31 @@ impl CsvScan {
     }
 }
 
+/// Reads `reader` to its end in 1 MiB blocks, handing each block to `f`.
+fn for_each_block(mut reader: impl Read, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => f(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Streams a file through SHA-256, and for CSV checks UTF-8 and follows the records on
 /// the way.
 fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
     use sha2::{Digest, Sha256};
     let check_utf8 = csv;
     let mut scan = csv.then(CsvScan::default);
-    let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();
     let mut total = 0u64;
     let mut bad_utf8_at = None;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = &buf[..n];
+    for_each_block(File::open(path)?, |chunk| {
+        let n = chunk.len();
         hasher.update(chunk);
         if let Some(scan) = &mut scan {
             scan.feed(chunk);
@@ -392,7 +397,7 @@ fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
             }
         }
         total += n as u64;
-    }
+    })?;
     if check_utf8 && bad_utf8_at.is_none() && !carry.is_empty() {
         bad_utf8_at = Some(total - carry.len() as u64);
     }
@@ -410,18 +415,8 @@ fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
 /// 1-based data row (the header is row 0) of the CSV record holding byte `offset` of a
 /// file; line breaks inside quoted values do not start a row.
 fn row_of_offset(path: &Path, offset: u64) -> std::io::Result<usize> {
-    let mut reader = File::open(path)?.take(offset);
     let mut scan = CsvScan::default();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        scan.feed(&buf[..n]);
-    }
+    for_each_block(File::open(path)?.take(offset), |block| scan.feed(block))?;
     Ok(scan.current_record())
 }
 
@@ -855,6 +850,33 @@ mod tests {
         assert_eq!(split_csv_line("a,\"b,c\",d"), vec!["a", "b,c", "d"]);
         assert_eq!(split_csv_line("\"x\"\"y\""), vec!["x\"y"]);
         assert_eq!(split_csv_line(""), vec![""]);
+    }
+
+    fn scan(text: &[u8]) -> CsvScan {
+        let mut scan = CsvScan::default();
+        // Fed in two pieces, to cross a block edge inside a quoted value.
+        let (a, b) = text.split_at(text.len() / 2);
+        scan.feed(a);
+        scan.feed(b);
+        scan.finish();
+        scan
+    }
+
+    #[test]
+    fn csv_scan_counts_records_not_lines() {
+        let s = scan(b"a,b\r\n1,\"x\r\ny\"\r\n2,\"say \"\"hi\"\"\"\r\n3,z");
+        assert_eq!(s.data_rows(), 3);
+        assert_eq!((s.ragged, s.nul, s.unclosed_quote), (None, None, None));
+        assert_eq!(scan(b"a,b\n").data_rows(), 0);
+        assert_eq!(scan(b"").data_rows(), 0);
+    }
+
+    #[test]
+    fn csv_scan_finds_ragged_rows_nul_bytes_and_unclosed_quotes() {
+        assert_eq!(scan(b"a,b\n1,2\n1,2,3\n1\n").ragged, Some((2, 3)));
+        assert_eq!(scan(b"a,b\n1,2\n\n1,2\n").ragged, Some((2, 1)));
+        assert_eq!(scan(b"a,b,c\n1,2,3\n1,x\x00y,3\n").nul, Some((2, 1)));
+        assert_eq!(scan(b"a,b\n1,2\n1,\"open\n2,3\n").unclosed_quote, Some(2));
     }
 
     #[test]
