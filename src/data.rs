@@ -75,6 +75,13 @@ pub enum DataError {
         read: usize,
         records: usize,
     },
+    #[error("{path}: the header names column {column:?} twice (columns {first} and {second}), so which one the audit reads would be a guess\n    help: rename or remove one of them")]
+    DuplicateColumn {
+        path: PathBuf,
+        column: String,
+        first: usize,
+        second: usize,
+    },
     #[error("{path} is a symbolic link ({link}); inputs must be regular files, named as they are\n    help: point the spec's path at the real file, or copy the file beside the spec")]
     Symlink { path: PathBuf, link: PathBuf },
     #[error("{path}: row {row}, column {column:?}: {problem}\n    help: {help}")]
@@ -790,6 +797,16 @@ fn check_header(
     header: &[String],
     columns: &[(String, String)],
 ) -> Result<(), DataError> {
+    for (second, name) in header.iter().enumerate() {
+        if let Some(first) = header[..second].iter().position(|h| h == name) {
+            return Err(DataError::DuplicateColumn {
+                path: input.path.clone(),
+                column: name.clone(),
+                first: first + 1,
+                second: second + 1,
+            });
+        }
+    }
     for (file_col, canonical) in columns {
         if !header.iter().any(|h| h == file_col) {
             return Err(DataError::MissingColumn {
