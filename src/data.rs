@@ -515,6 +515,7 @@ pub fn load(
     let header = header_of(input)?;
     check_header(input, &header, columns)?;
 
+    let before = Stamp::of(&path).map_err(io)?;
     let check_utf8 = input.format == InputFormat::Csv;
     let hash_path = path.clone();
     let hasher = std::thread::spawn(move || hash_pass(&hash_path, check_utf8));
@@ -539,6 +540,15 @@ pub fn load(
             source: std::io::Error::other("hashing thread failed"),
         })?
         .map_err(io)?;
+    // The file is opened twice (hashing, parsing): both must have seen the same bytes.
+    if Stamp::of(&path).map_err(io)? != before || pass.bytes != before.len {
+        return Err(DataError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(
+                "the file changed while it was being read; run again once it is no longer being written",
+            ),
+        });
+    }
     if let Some(offset) = pass.bad_utf8_at {
         let row = row_of_offset(&path, offset).map_err(io)?;
         return Err(DataError::NotUtf8 {
@@ -594,6 +604,23 @@ pub fn load(
         header,
         frame,
     })
+}
+
+/// What identifies a file's contents cheaply: size and modification time.
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> std::io::Result<Stamp> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
 }
 
 /// Refuses an input that is not a regular file, or whose path as the spec wrote it

@@ -462,18 +462,17 @@ impl<'a> Problems<'a> {
     }
 }
 
-/// Why an input path as written cannot be used, if it cannot: see docs/spec.md,
-/// "Hostile input policy". Relative paths may climb out of the spec's folder with `..`.
+/// Why an input path as written cannot be used, if it cannot: see docs/spec.md §16,
+/// "Hostile input policy". Paths may climb out of the spec's folder with `..`, and may
+/// be absolute; what they must not be is read differently on another system.
 fn input_path_problem(written: &str) -> Option<&'static str> {
     let bytes = written.as_bytes();
-    if written.starts_with('/') {
-        Some("is absolute")
-    } else if written.starts_with('~') {
+    if written.starts_with('~') {
         Some("starts with `~`, which is not expanded")
     } else if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
-        Some("is absolute (a drive letter)")
+        Some("starts with a drive letter, which names a different file off Windows")
     } else if written.contains('\\') {
-        Some("contains `\\`")
+        Some("contains `\\`, which separates folders only on Windows")
     } else if written.contains('\0') {
         Some("contains a NUL character")
     } else {
@@ -725,7 +724,7 @@ impl AuditSpec {
                 p.at(
                     input.path.span(),
                     format!("inputs.{name}.path {written:?} {problem}"),
-                    Some("write the path relative to the spec's folder with `/` between names, e.g. \"../fixtures/doncaster/people.csv\": the spec is copied into the evidence and must run the same on every machine"),
+                    Some("write the path relative to the spec's folder with `/` between names, e.g. \"../fixtures/doncaster/people.csv\", so the spec reads the same file on every system"),
                 );
             }
             *slot = Some(InputSpec {

@@ -60,8 +60,8 @@ fn default_command() -> String {
     "run".into()
 }
 
-/// Replaces the one occurrence of `from` in `file` by `to` repeated `repeat` times, or
-/// appends `append`.
+/// Replaces the one occurrence of `from` in `file` by `to` repeated `repeat` times
+/// (`{case}` in `to` is the case folder's absolute path), or appends `append`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Edit {
@@ -264,6 +264,8 @@ fn apply_edit(work: &Path, edit: &Edit) {
         "{from:?} must occur once in {}",
         edit.file
     );
+    // `{case}` stands for the case folder's absolute path.
+    let to = to.replace("{case}", &work.display().to_string());
     std::fs::write(
         &path,
         text.replacen(from.as_str(), &to.repeat(edit.repeat), 1),
