@@ -4,9 +4,13 @@
 //! Each input is hashed by a streaming SHA-256 on its own thread while polars parses the
 //! same file, so reading the data once is the cost of both. CSV text is also checked to
 //! be UTF-8 on that pass, so a stray Latin-1 byte is reported with its row rather than
-//! as a parser failure. Columns are read as text and converted by our own code, which
-//! knows the row of every value it rejects. This is the only module besides the bundle
-//! writer that touches the file system, and the only one that knows polars.
+//! as a parser failure. The same pass follows the CSV record structure (quotes, commas,
+//! line ends), so a row with too many or too few fields, a quote never closed or a NUL
+//! byte is reported with its row and column, and the number of rows polars returns is
+//! checked against the number of records in the file: no row is dropped or padded
+//! silently. Columns are read as text and converted by our own code, which knows the row
+//! of every value it rejects. This is the only module besides the bundle writer that
+//! touches the file system, and the only one that knows polars.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -56,6 +60,30 @@ pub enum DataError {
         format: &'static str,
         message: String,
     },
+    #[error("{path}: row {row} has {found} field{s} but the header has {expected}\n    help: every row needs one value per header column (a blank line is a row with one empty field); quote values that contain commas or line breaks", s = if *found == 1 { "" } else { "s" })]
+    RaggedRow {
+        path: PathBuf,
+        row: usize,
+        found: usize,
+        expected: usize,
+    },
+    #[error("{path}: row {row}: a double quote opens a quoted value that is never closed\n    help: a value that contains a double quote must be quoted, with the quote doubled (\"\")")]
+    UnclosedQuote { path: PathBuf, row: usize },
+    #[error("{path}: polars read {read} rows but the file holds {records} records\n    help: this is a reader disagreement, not a data rule; please report it with the file")]
+    RowCount {
+        path: PathBuf,
+        read: usize,
+        records: usize,
+    },
+    #[error("{path}: the header names column {column:?} twice (columns {first} and {second}), so which one the audit reads would be a guess\n    help: rename or remove one of them")]
+    DuplicateColumn {
+        path: PathBuf,
+        column: String,
+        first: usize,
+        second: usize,
+    },
+    #[error("{path} is a symbolic link ({link}); inputs must be regular files, named as they are\n    help: point the spec's path at the real file, or copy the file beside the spec")]
+    Symlink { path: PathBuf, link: PathBuf },
     #[error("{path}: row {row}, column {column:?}: {problem}\n    help: {help}")]
     BadValue {
         path: PathBuf,
@@ -136,7 +164,7 @@ impl LoadedInput {
                             return Err(self.bad_value(
                                 i,
                                 column,
-                                format!("{s:?} is not a date in the format {format}"),
+                                format!("{} is not a date in the format {format}", shown(s)),
                                 format!("dates must be real calendar dates between {} and {}; set [inputs.{}] date_format if the extract uses another layout", dates::MIN_YEAR, dates::MAX_YEAR, self.name),
                             ))
                         }
@@ -181,6 +209,19 @@ fn format_name(f: InputFormat) -> &'static str {
     }
 }
 
+/// A value quoted for a message: whole if short, else its start and its length, so a
+/// 10,000-character value does not become a 10,000-character message.
+pub fn shown(value: &str) -> String {
+    const KEEP: usize = 40;
+    let chars = value.chars().count();
+    if chars <= 2 * KEEP {
+        format!("{value:?}")
+    } else {
+        let start: String = value.chars().take(KEEP).collect();
+        format!("{start:?}… ({chars} characters)")
+    }
+}
+
 /// One text column of a loaded input, read in place.
 #[derive(Clone, Copy)]
 pub struct TextColumn<'a> {
@@ -217,26 +258,137 @@ struct HashPass {
     bytes: u64,
     /// Offset of the first byte that is not UTF-8, for CSV.
     bad_utf8_at: Option<u64>,
+    /// The record structure, for CSV.
+    csv: Option<CsvScan>,
 }
 
-/// Streams a file through SHA-256, optionally checking UTF-8 on the way.
-fn hash_pass(path: &Path, check_utf8: bool) -> std::io::Result<HashPass> {
-    use sha2::{Digest, Sha256};
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
+/// The record structure of a CSV file, followed byte by byte on the hashing pass: how
+/// many records it holds, the first whose field count differs from the header's, the
+/// first NUL byte and an unclosed quote.
+///
+/// Quotes toggle quoting wherever they occur, as polars' line splitter does; for
+/// well-formed RFC 4180 text (a value either quoted whole, with quotes doubled, or not
+/// at all) that is the standard reading. A line break inside quotes is part of the
+/// value; `\r` before a line break belongs to the line end.
+#[derive(Debug, Default, Clone)]
+pub struct CsvScan {
+    quoted: bool,
+    /// Record of the quote that opened the current quoted value.
+    quote_opened: usize,
+    /// Index of the current record (0 = the header).
+    record: usize,
+    /// Field separators seen in the current record.
+    separators: usize,
+    /// Whether the current record has any byte besides `\r`.
+    non_empty: bool,
+    header_fields: Option<usize>,
+    /// First ragged record: (record, fields).
+    pub ragged: Option<(usize, usize)>,
+    /// First NUL byte: (record, 0-based field).
+    pub nul: Option<(usize, usize)>,
+    /// Record whose quote is still open at the end of the file.
+    pub unclosed_quote: Option<usize>,
+}
+
+impl CsvScan {
+    /// Follows the next bytes of the file.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            // Every byte that matters sorts at or below ','.
+            if b > b',' {
+                self.non_empty = true;
+                continue;
+            }
+            match b {
+                b'\n' if !self.quoted => {
+                    self.end_record();
+                    continue;
+                }
+                b'\r' => continue,
+                b'"' => {
+                    if !self.quoted {
+                        self.quote_opened = self.record;
+                    }
+                    self.quoted = !self.quoted;
+                }
+                b',' if !self.quoted => self.separators += 1,
+                0 if self.nul.is_none() => self.nul = Some((self.record, self.separators)),
+                _ => {}
+            }
+            self.non_empty = true;
+        }
+    }
+
+    fn end_record(&mut self) {
+        let fields = self.separators + 1;
+        match self.header_fields {
+            None => self.header_fields = Some(fields),
+            Some(expected) if fields != expected && self.ragged.is_none() => {
+                self.ragged = Some((self.record, fields))
+            }
+            Some(_) => {}
+        }
+        self.record += 1;
+        self.separators = 0;
+        self.non_empty = false;
+    }
+
+    /// Ends the file: a last record without a line break still counts.
+    pub fn finish(&mut self) {
+        if self.quoted {
+            self.unclosed_quote = Some(self.quote_opened);
+            self.quoted = false;
+        }
+        if self.non_empty || self.separators > 0 {
+            self.end_record();
+        }
+    }
+
+    /// Number of data records (the header not counted).
+    pub fn data_rows(&self) -> usize {
+        self.record.saturating_sub(1)
+    }
+
+    /// Number of fields in the header record, once it has been read.
+    pub fn header_fields(&self) -> Option<usize> {
+        self.header_fields
+    }
+
+    /// Index of the record being read (0 = the header).
+    pub fn current_record(&self) -> usize {
+        self.record
+    }
+}
+
+/// Reads `reader` to its end in 1 MiB blocks, handing each block to `f`.
+fn for_each_block(mut reader: impl Read, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => f(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Streams a file through SHA-256, and for CSV checks UTF-8 and follows the records on
+/// the way.
+fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
+    use sha2::{Digest, Sha256};
+    let check_utf8 = csv;
+    let mut scan = csv.then(CsvScan::default);
+    let mut hasher = Sha256::new();
     let mut carry: Vec<u8> = Vec::new();
     let mut total = 0u64;
     let mut bad_utf8_at = None;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = &buf[..n];
+    for_each_block(File::open(path)?, |chunk| {
+        let n = chunk.len();
         hasher.update(chunk);
+        if let Some(scan) = &mut scan {
+            scan.feed(chunk);
+        }
         if check_utf8 && bad_utf8_at.is_none() {
             // Validate carry + chunk; keep an incomplete trailing sequence for next time.
             let start = total - carry.len() as u64;
@@ -253,35 +405,53 @@ fn hash_pass(path: &Path, check_utf8: bool) -> std::io::Result<HashPass> {
             }
         }
         total += n as u64;
-    }
+    })?;
     if check_utf8 && bad_utf8_at.is_none() && !carry.is_empty() {
         bad_utf8_at = Some(total - carry.len() as u64);
+    }
+    if let Some(scan) = &mut scan {
+        scan.finish();
     }
     Ok(HashPass {
         digest: Sha256Digest(hasher.finalize().into()),
         bytes: total,
         bad_utf8_at,
+        csv: scan,
     })
 }
 
-/// 1-based data row (header = row 0) containing byte `offset` of a CSV file.
+/// 1-based data row (the header is row 0) of the CSV record holding byte `offset` of a
+/// file; line breaks inside quoted values do not start a row.
 fn row_of_offset(path: &Path, offset: u64) -> std::io::Result<usize> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let mut seen = 0u64;
-    let mut newlines = 0usize;
-    let mut buf = Vec::new();
-    while seen < offset {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        seen += n as u64;
-        if seen <= offset {
-            newlines += 1;
-        }
+    let mut scan = CsvScan::default();
+    for_each_block(File::open(path)?.take(offset), |block| scan.feed(block))?;
+    Ok(scan.current_record())
+}
+
+/// The first problem with a CSV file's record structure, if any.
+fn csv_structure_error(path: &Path, header: &[String], scan: &CsvScan) -> Option<DataError> {
+    if let Some((row, column)) = scan.nul {
+        let column = header
+            .get(column)
+            .cloned()
+            .unwrap_or_else(|| format!("field {}", column + 1));
+        return Some(nul_error(path, row, column));
     }
-    Ok(newlines)
+    if let Some(row) = scan.unclosed_quote {
+        return Some(DataError::UnclosedQuote {
+            path: path.to_path_buf(),
+            row,
+        });
+    }
+    if let Some((row, found)) = scan.ragged {
+        return Some(DataError::RaggedRow {
+            path: path.to_path_buf(),
+            row,
+            found,
+            expected: scan.header_fields().unwrap_or(0),
+        });
+    }
+    None
 }
 
 /// Column names of a CSV file's header row.
@@ -339,19 +509,14 @@ pub fn load(
         path: path.clone(),
         source,
     };
-    let meta = std::fs::metadata(&path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(DataError::Io {
-            path: path.clone(),
-            source: std::io::Error::other("not a regular file"),
-        });
-    }
+    check_input_path(input)?;
     if input.format == InputFormat::Toml {
         return load_document(input);
     }
     let header = header_of(input)?;
     check_header(input, &header, columns)?;
 
+    let before = Stamp::of(&path).map_err(io)?;
     let check_utf8 = input.format == InputFormat::Csv;
     let hash_path = path.clone();
     let hasher = std::thread::spawn(move || hash_pass(&hash_path, check_utf8));
@@ -376,6 +541,15 @@ pub fn load(
             source: std::io::Error::other("hashing thread failed"),
         })?
         .map_err(io)?;
+    // The file is opened twice (hashing, parsing): both must have seen the same bytes.
+    if Stamp::of(&path).map_err(io)? != before || pass.bytes != before.len {
+        return Err(DataError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(
+                "the file changed while it was being read; run again once it is no longer being written",
+            ),
+        });
+    }
     if let Some(offset) = pass.bad_utf8_at {
         let row = row_of_offset(&path, offset).map_err(io)?;
         return Err(DataError::NotUtf8 {
@@ -394,12 +568,32 @@ pub fn load(
             });
         }
     }
+    if let Some(e) = pass
+        .csv
+        .as_ref()
+        .and_then(|scan| csv_structure_error(&path, &header, scan))
+    {
+        return Err(e);
+    }
     let mut frame = parsed.map_err(|e| DataError::Parse {
         path: path.clone(),
         format: format_name(input.format),
         message: e.to_string(),
     })?;
     frame.rechunk_mut();
+    // Never a row dropped or invented by the reader: polars must see every record.
+    if let Some(scan) = &pass.csv {
+        if frame.height() != scan.data_rows() && !wanted.is_empty() {
+            return Err(DataError::RowCount {
+                path: path.clone(),
+                read: frame.height(),
+                records: scan.data_rows(),
+            });
+        }
+    }
+    if input.format == InputFormat::Parquet {
+        check_no_nul(&path, &frame)?;
+    }
     Ok(LoadedInput {
         text: None,
         rows: frame.height(),
@@ -411,6 +605,99 @@ pub fn load(
         header,
         frame,
     })
+}
+
+/// What identifies a file's contents cheaply: size and modification time.
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> std::io::Result<Stamp> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// Refuses an input that is not a regular file, or whose path as the spec wrote it
+/// passes through a symbolic link (the file itself or a folder the spec names).
+///
+/// A link makes the spec name one file and the evidence hold another, and it can be
+/// re-pointed between two runs of the same spec text without any trace in the spec.
+/// Folders above the spec's own folder are not the spec's to name and are not checked.
+pub fn check_input_path(input: &InputSpec) -> Result<(), DataError> {
+    use std::path::Component;
+    let path = &input.path;
+    let written = Path::new(&input.path_as_written);
+    // Replay reads the bundle's copies: then only the file itself is checked.
+    let named = if path.ends_with(written) {
+        written
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
+            .count()
+    } else {
+        1
+    };
+    for (depth, candidate) in path.ancestors().take(named.max(1)).enumerate() {
+        if candidate.ends_with("..") {
+            continue;
+        }
+        match std::fs::symlink_metadata(candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(candidate).unwrap_or_default();
+                return Err(DataError::Symlink {
+                    path: candidate.to_path_buf(),
+                    link: if link.as_os_str().is_empty() {
+                        PathBuf::from("unreadable target")
+                    } else {
+                        PathBuf::from(format!("-> {}", link.display()))
+                    },
+                });
+            }
+            Ok(meta) if depth == 0 && !meta.is_file() => {
+                return Err(DataError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other("not a regular file"),
+                });
+            }
+            Ok(_) => {}
+            Err(source) if depth == 0 => {
+                return Err(DataError::Io {
+                    path: path.clone(),
+                    source,
+                })
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a NUL byte in any text value of a frame (Parquet strings; CSV files are
+/// checked byte by byte on the hashing pass).
+fn check_no_nul(path: &Path, frame: &DataFrame) -> Result<(), DataError> {
+    for col in frame.columns() {
+        let Ok(ca) = col.str() else { continue };
+        if let Some(i) = ca.iter().position(|v| v.is_some_and(|v| v.contains('\0'))) {
+            return Err(nul_error(path, i + 1, col.name().to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn nul_error(path: &Path, row: usize, column: String) -> DataError {
+    DataError::BadValue {
+        path: path.to_path_buf(),
+        row,
+        column,
+        problem: "contains a NUL byte (\\0)".into(),
+        help: "NUL bytes are never part of real values: the extract is damaged or not text; re-export it".into(),
+    }
 }
 
 fn read_frame(format: InputFormat, path: &Path, columns: &[&str]) -> PolarsResult<DataFrame> {
@@ -444,6 +731,7 @@ fn read_frame(format: InputFormat, path: &Path, columns: &[&str]) -> PolarsResul
 /// Reads a small document whole (a risk model, an offence map): hashed, checked against
 /// its pin and for UTF-8, kept as text for its own parser.
 pub fn load_document(input: &InputSpec) -> Result<LoadedInput, DataError> {
+    check_input_path(input)?;
     let path = input.path.clone();
     let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
         path: path.clone(),
@@ -477,6 +765,14 @@ pub fn load_document(input: &InputSpec) -> Result<LoadedInput, DataError> {
         InputFormat::Csv => split_csv_line(text.lines().next().unwrap_or("")),
         _ => Vec::new(),
     };
+    if input.format == InputFormat::Csv {
+        let mut scan = CsvScan::default();
+        scan.feed(text.as_bytes());
+        scan.finish();
+        if let Some(e) = csv_structure_error(&path, &header, &scan) {
+            return Err(e);
+        }
+    }
     let rows = match input.format {
         InputFormat::Csv => text.lines().count().saturating_sub(1),
         _ => 0,
@@ -529,6 +825,16 @@ fn check_header(
     header: &[String],
     columns: &[(String, String)],
 ) -> Result<(), DataError> {
+    for (second, name) in header.iter().enumerate() {
+        if let Some(first) = header[..second].iter().position(|h| h == name) {
+            return Err(DataError::DuplicateColumn {
+                path: input.path.clone(),
+                column: name.clone(),
+                first: first + 1,
+                second: second + 1,
+            });
+        }
+    }
     for (file_col, canonical) in columns {
         if !header.iter().any(|h| h == file_col) {
             return Err(DataError::MissingColumn {
@@ -549,6 +855,7 @@ fn check_header(
 
 /// Checks that an input exists, is readable and has the columns named; does not parse rows.
 pub fn check_columns(input: &InputSpec, columns: &[(String, String)]) -> Result<(), DataError> {
+    check_input_path(input)?;
     if input.format == InputFormat::Toml {
         return Ok(());
     }
@@ -588,6 +895,33 @@ mod tests {
         assert_eq!(split_csv_line("a,\"b,c\",d"), vec!["a", "b,c", "d"]);
         assert_eq!(split_csv_line("\"x\"\"y\""), vec!["x\"y"]);
         assert_eq!(split_csv_line(""), vec![""]);
+    }
+
+    fn scan(text: &[u8]) -> CsvScan {
+        let mut scan = CsvScan::default();
+        // Fed in two pieces, to cross a block edge inside a quoted value.
+        let (a, b) = text.split_at(text.len() / 2);
+        scan.feed(a);
+        scan.feed(b);
+        scan.finish();
+        scan
+    }
+
+    #[test]
+    fn csv_scan_counts_records_not_lines() {
+        let s = scan(b"a,b\r\n1,\"x\r\ny\"\r\n2,\"say \"\"hi\"\"\"\r\n3,z");
+        assert_eq!(s.data_rows(), 3);
+        assert_eq!((s.ragged, s.nul, s.unclosed_quote), (None, None, None));
+        assert_eq!(scan(b"a,b\n").data_rows(), 0);
+        assert_eq!(scan(b"").data_rows(), 0);
+    }
+
+    #[test]
+    fn csv_scan_finds_ragged_rows_nul_bytes_and_unclosed_quotes() {
+        assert_eq!(scan(b"a,b\n1,2\n1,2,3\n1\n").ragged, Some((2, 3)));
+        assert_eq!(scan(b"a,b\n1,2\n\n1,2\n").ragged, Some((2, 1)));
+        assert_eq!(scan(b"a,b,c\n1,2,3\n1,x\x00y,3\n").nul, Some((2, 1)));
+        assert_eq!(scan(b"a,b\n1,2\n1,\"open\n2,3\n").unclosed_quote, Some(2));
     }
 
     #[test]

@@ -524,6 +524,24 @@ impl<'a> Problems<'a> {
     }
 }
 
+/// Why an input path as written cannot be used, if it cannot: see docs/spec.md §17,
+/// "Hostile input policy". Paths may climb out of the spec's folder with `..`, and may
+/// be absolute; what they must not be is read differently on another system.
+fn input_path_problem(written: &str) -> Option<&'static str> {
+    let bytes = written.as_bytes();
+    if written.starts_with('~') {
+        Some("starts with `~`, which is not expanded")
+    } else if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        Some("starts with a drive letter, which names a different file off Windows")
+    } else if written.contains('\\') {
+        Some("contains `\\`, which separates folders only on Windows")
+    } else if written.contains('\0') {
+        Some("contains a NUL character")
+    } else {
+        None
+    }
+}
+
 fn is_kebab_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -757,11 +775,18 @@ impl AuditSpec {
                     );
                 }
             }
-            if input.path.get_ref().trim().is_empty() {
+            let written = input.path.get_ref();
+            if written.trim().is_empty() {
                 p.at(
                     input.path.span(),
                     format!("inputs.{name}.path is empty"),
                     Some("give the file's path relative to the spec"),
+                );
+            } else if let Some(problem) = input_path_problem(written) {
+                p.at(
+                    input.path.span(),
+                    format!("inputs.{name}.path {written:?} {problem}"),
+                    Some("write the path relative to the spec's folder with `/` between names, e.g. \"../fixtures/doncaster/people.csv\", so the spec reads the same file on every system"),
                 );
             }
             *slot = Some(InputSpec {

@@ -11,6 +11,8 @@
 //! - [`tamper`]: one changed byte, a bad signature or a stray file → `verify` names it;
 //! - [`bad_input`]: every bad input is exit 2 with a message that names the cause, and
 //!   leaves no bundle behind;
+//! - [`hostile`]: the hostile-input corpus (`tests/hostile/`): every case gives its
+//!   documented exit code and message, never a panic and never a bundle;
 //! - [`spec_check`]: `check` and `schema`;
 //! - [`matched`]: matched comparison groups (propensity model, matching, balance,
 //!   inference, the Justice Data Lab rule) on the Peterborough fixtures and the
@@ -48,6 +50,7 @@ mod crash;
 mod determinism;
 mod diff;
 mod gaming;
+mod hostile;
 mod interop;
 mod lewisham;
 mod matched;

@@ -351,3 +351,334 @@ fn signing_keys_are_owner_only_and_never_enter_a_bundle() {
         }
     }
 }
+
+/// Signs a new attestation over the bundle's files as they are now (manifest included),
+/// with the sandbox's default key: what someone holding the key, or a careless writer,
+/// could produce. Verify must still find what is wrong with the files themselves.
+fn re_sign_statement(sb: &Sandbox, b: &Bundle) {
+    re_sign_statement_with(b, &sandbox_key(sb));
+}
+
+fn sandbox_key(sb: &Sandbox) -> ed25519_dalek::SigningKey {
+    outcome_audit::bundle::keys::load_private_key(&sb.home().join("signing-key.pem"))
+        .expect("the sandbox's default key")
+}
+
+fn re_sign_statement_with(b: &Bundle, key: &ed25519_dalek::SigningKey) {
+    use outcome_audit::bundle::dsse::{
+        sign_envelope, DigestSet, Statement, Subject, IN_TOTO_PAYLOAD_TYPE, SLSA_PROVENANCE_V1,
+    };
+    use outcome_audit::bundle::manifest::{bundle_file_path, walk};
+    use outcome_audit::digest::Sha256Digest;
+    let predicate = b.provenance();
+    let walked = walk(&b.dir, &["attestation.dsse.json"]).expect("walk the bundle");
+    let subject = walked
+        .files
+        .iter()
+        .map(|f| Subject {
+            name: f.path.clone(),
+            digest: DigestSet {
+                sha256: Sha256Digest::of_file(&bundle_file_path(&b.dir, &f.path))
+                    .expect("hash")
+                    .0,
+            },
+        })
+        .collect();
+    let statement = Statement::new(subject, SLSA_PROVENANCE_V1, predicate);
+    let envelope = sign_envelope(IN_TOTO_PAYLOAD_TYPE, &statement.to_json_bytes(), key);
+    std::fs::write(b.path("attestation.dsse.json"), envelope.to_json_bytes())
+        .expect("write attestation");
+}
+
+/// Edits `manifest.json`'s entries as JSON and writes it back (pretty, as the writer does).
+fn edit_manifest(b: &Bundle, edit: impl FnOnce(&mut Vec<serde_json::Value>)) {
+    let mut manifest = read_json(&b.path("manifest.json"));
+    let files = manifest["files"].as_array_mut().expect("files");
+    edit(files);
+    write_json(&b.path("manifest.json"), &manifest);
+}
+
+/// Writes pretty JSON and a newline, as the bundle writer does.
+fn write_json(path: &Path, value: &serde_json::Value) {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON");
+    bytes.push(b'\n');
+    std::fs::write(path, bytes).expect("write JSON");
+}
+
+/// `verify` fails naming each `code: path`, and replay refuses the bundle.
+fn assert_rejected_all(sb: &Sandbox, b: &Bundle, expected: &[(&str, &str)]) {
+    let out = sb.cmd(["verify"]).arg(&b.dir).assert(EXIT_VERIFY_FAILED);
+    for (code, path) in expected {
+        out.stderr_has(&[&format!("{code}: {path}")]);
+    }
+    sb.cmd(["replay"])
+        .arg(&b.dir)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["bundle failed verification"]);
+}
+
+#[test]
+fn a_truncated_envelope_is_malformed() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let bytes = b.bytes("attestation.dsse.json");
+    std::fs::write(b.path("attestation.dsse.json"), &bytes[..bytes.len() / 2]).expect("truncate");
+    assert_rejected(&sb, &b, "envelope-malformed", "attestation.dsse.json");
+}
+
+#[test]
+fn bytes_after_the_envelope_are_malformed() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let mut bytes = b.bytes("attestation.dsse.json");
+    bytes.extend_from_slice(b"{\"payloadType\":\"x\"}\n");
+    std::fs::write(b.path("attestation.dsse.json"), bytes).expect("append");
+    assert_rejected(&sb, &b, "envelope-malformed", "attestation.dsse.json");
+}
+
+#[test]
+fn an_envelope_without_signatures_is_malformed() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let mut envelope = read_json(&b.path("attestation.dsse.json"));
+    envelope["signatures"] = serde_json::json!([]);
+    write_json(&b.path("attestation.dsse.json"), &envelope);
+    assert_rejected(&sb, &b, "envelope-malformed", "attestation.dsse.json");
+}
+
+#[test]
+fn a_second_signature_that_does_not_verify_is_invalid() {
+    // One good signature does not carry a bad one: every signature must verify.
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let mut envelope = read_json(&b.path("attestation.dsse.json"));
+    let mut second = envelope["signatures"][0].clone();
+    second["sig"] = serde_json::Value::String(base64_of(&[7u8; 64]));
+    envelope["signatures"]
+        .as_array_mut()
+        .expect("signatures")
+        .push(second);
+    write_json(&b.path("attestation.dsse.json"), &envelope);
+    assert_rejected(&sb, &b, "signature-invalid", "attestation.dsse.json");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn a_duplicated_manifest_entry_is_reported_even_when_signed() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    edit_manifest(&b, |files| {
+        let i = files
+            .iter()
+            .position(|e| e["path"] == "results.json")
+            .expect("results.json entry");
+        let copy = files[i].clone();
+        files.insert(i, copy);
+    });
+    re_sign_statement(&sb, &b);
+    assert_rejected_all(&sb, &b, &[("duplicate-entry", "results.json")]);
+}
+
+#[test]
+fn a_case_variant_file_beside_the_original_collides() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::write(b.path("Results.json"), b.bytes("results.json")).expect("add Results.json");
+    // Even listed in the manifest and signed, the two names would be one file on a
+    // case-insensitive file system.
+    let (digest, size) =
+        outcome_audit::digest::Sha256Digest::of_file(&b.path("Results.json")).expect("hash");
+    edit_manifest(&b, |files| {
+        files.push(serde_json::json!({
+            "path": "Results.json", "sha256": digest.to_hex(), "size": size
+        }));
+        files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    });
+    re_sign_statement(&sb, &b);
+    assert_rejected_all(&sb, &b, &[("case-collision", "Results.json")]);
+}
+
+#[test]
+fn a_case_variant_file_instead_of_the_original_is_missing_and_unexpected() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::rename(b.path("results.json"), b.path("Results.json")).expect("rename");
+    assert_rejected_all(
+        &sb,
+        &b,
+        &[
+            ("file-missing", "results.json"),
+            ("file-unexpected", "Results.json"),
+        ],
+    );
+}
+
+#[test]
+fn a_replaced_public_key_with_a_matching_re_signature_fails_against_the_pinned_key() {
+    // The attacker edits the results, puts their own key in signer.pub.pem and signs
+    // everything again: self-consistent, so only the reviewer's pinned key catches it.
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let trusted = sb.join("trusted.pub.pem");
+    std::fs::copy(b.path("signer.pub.pem"), &trusted).expect("keep the trusted key");
+    change_one_byte(
+        &b.path("results.json"),
+        "\"total_minor\": 0,",
+        "\"total_minor\": 8,",
+    );
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    outcome_audit::bundle::verify::sign_bundle_dir(&b.dir, &forger, b.provenance())
+        .expect("re-sign with the forger's key");
+    assert_ne!(
+        b.bytes("signer.pub.pem"),
+        std::fs::read(&trusted).expect("trusted")
+    );
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .assert(EXIT_OK)
+        .stdout_has(&["unpinned"]);
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .arg("--key")
+        .arg(&trusted)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&[
+            "key-not-trusted: signer.pub.pem",
+            "key-not-trusted: attestation.dsse.json",
+        ]);
+    sb.cmd(["replay"])
+        .arg(&b.dir)
+        .arg("--key")
+        .arg(&trusted)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["key-not-trusted"]);
+}
+
+#[test]
+fn a_manifest_entry_with_an_absolute_path_is_unsafe_even_when_signed() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let (digest, size) = outcome_audit::digest::Sha256Digest::of_file(Path::new("/etc/hostname"))
+        .unwrap_or((outcome_audit::digest::Sha256Digest::of_bytes(b""), 0));
+    edit_manifest(&b, |files| {
+        files.insert(
+            0,
+            serde_json::json!({ "path": "/etc/hostname", "sha256": digest.to_hex(), "size": size }),
+        );
+    });
+    re_sign_statement(&sb, &b);
+    assert_rejected_all(&sb, &b, &[("path-unsafe", "/etc/hostname")]);
+}
+
+#[test]
+fn a_manifest_entry_climbing_out_of_the_bundle_is_unsafe_even_when_signed() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::write(sb.join("x"), "outside\n").expect("a file beside the bundle");
+    edit_manifest(&b, |files| {
+        files.insert(
+            0,
+            serde_json::json!({
+                "path": "../x",
+                "sha256": outcome_audit::digest::Sha256Digest::of_bytes(b"outside\n").to_hex(),
+                "size": 8
+            }),
+        );
+    });
+    re_sign_statement(&sb, &b);
+    assert_rejected_all(&sb, &b, &[("path-unsafe", "../x")]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_added_inside_the_bundle_pointing_outside_is_rejected() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::os::unix::fs::symlink("/etc/passwd", b.path("tables/passwd.csv")).expect("symlink");
+    assert_rejected(&sb, &b, "symlink", "tables/passwd.csv");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_folder_holding_identical_copies_is_rejected() {
+    // inputs/ moved out of the bundle and linked back: every byte is the same, but the
+    // evidence is no longer inside the bundle.
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let outside = sb.join("inputs-outside");
+    std::fs::rename(b.path("inputs"), &outside).expect("move inputs/");
+    std::os::unix::fs::symlink(&outside, b.path("inputs")).expect("symlink");
+    assert_rejected_all(
+        &sb,
+        &b,
+        &[("symlink", "inputs"), ("file-missing", "inputs/people.csv")],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_a_file_is_not_a_regular_file() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::remove_file(b.path("tables/outcomes.csv")).expect("remove");
+    let status = std::process::Command::new("mkfifo")
+        .arg(b.path("tables/outcomes.csv"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    assert_rejected(&sb, &b, "not-regular-file", "tables/outcomes.csv");
+}
+
+#[test]
+fn a_file_emptied_is_a_digest_and_size_mismatch() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    std::fs::write(b.path("tables/cohort.csv"), b"").expect("empty the file");
+    assert_rejected_all(
+        &sb,
+        &b,
+        &[
+            ("digest-mismatch", "tables/cohort.csv"),
+            ("size-mismatch", "tables/cohort.csv"),
+        ],
+    );
+}
+
+#[test]
+fn a_manifest_with_an_unknown_field_is_malformed() {
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let mut manifest = read_json(&b.path("manifest.json"));
+    manifest["note"] = serde_json::json!("trust me");
+    write_json(&b.path("manifest.json"), &manifest);
+    re_sign_statement(&sb, &b);
+    assert_rejected_all(&sb, &b, &[("manifest-malformed", "manifest.json")]);
+}
+
+#[test]
+fn a_bundle_path_that_is_a_file_is_unreadable() {
+    let sb = Sandbox::new();
+    let file = sb.write("not-a-bundle", "x");
+    sb.cmd(["verify"])
+        .arg(&file)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["bundle-unreadable", "not a directory"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_is_unsafe() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let sb = Sandbox::new();
+    let b = fresh(&sb);
+    let name = std::ffi::OsStr::from_bytes(b"tables/caf\xe9.csv");
+    std::fs::write(b.dir.join(name), "x\n").expect("write");
+    sb.cmd(["verify"])
+        .arg(&b.dir)
+        .assert(EXIT_VERIFY_FAILED)
+        .stderr_has(&["path-unsafe: tables/caf", "UTF-8"]);
+}
