@@ -293,18 +293,30 @@ pub struct CsvScan {
 impl CsvScan {
     /// Follows the next bytes of the file.
     pub fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            // Every byte that matters sorts at or below ','.
-            if b > b',' {
+        if self.nul.is_none() {
+            if let Some(z) = memchr::memchr(0, bytes) {
+                self.feed_events(&bytes[..z]);
+                self.nul = Some((self.record, self.separators));
                 self.non_empty = true;
-                continue;
+                self.feed_events(&bytes[z + 1..]);
+                return;
             }
-            match b {
+        }
+        self.feed_events(bytes);
+    }
+
+    /// Visits only the bytes that change the structure (line breaks, quotes, commas),
+    /// found with memchr's vectorised search; the rest only decide whether the last
+    /// record is empty.
+    fn feed_events(&mut self, bytes: &[u8]) {
+        let mut tail = 0;
+        for i in memchr::memchr3_iter(b'\n', b'"', b',', bytes) {
+            match bytes[i] {
                 b'\n' if !self.quoted => {
                     self.end_record();
+                    tail = i + 1;
                     continue;
                 }
-                b'\r' => continue,
                 b'"' => {
                     if !self.quoted {
                         self.quote_opened = self.record;
@@ -312,9 +324,11 @@ impl CsvScan {
                     self.quoted = !self.quoted;
                 }
                 b',' if !self.quoted => self.separators += 1,
-                0 if self.nul.is_none() => self.nul = Some((self.record, self.separators)),
                 _ => {}
             }
+            self.non_empty = true;
+        }
+        if !self.non_empty && bytes[tail..].iter().any(|&b| b != b'\r') {
             self.non_empty = true;
         }
     }
@@ -390,19 +404,7 @@ fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
             scan.feed(chunk);
         }
         if check_utf8 && bad_utf8_at.is_none() {
-            // Validate carry + chunk; keep an incomplete trailing sequence for next time.
-            let start = total - carry.len() as u64;
-            carry.extend_from_slice(chunk);
-            match std::str::from_utf8(&carry) {
-                Ok(_) => carry.clear(),
-                Err(e) => match e.error_len() {
-                    Some(_) => bad_utf8_at = Some(start + e.valid_up_to() as u64),
-                    None => {
-                        let keep = carry.split_off(e.valid_up_to());
-                        carry = keep;
-                    }
-                },
-            }
+            bad_utf8_at = check_utf8_block(&mut carry, chunk, total);
         }
         total += n as u64;
     })?;
@@ -418,6 +420,49 @@ fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
         bad_utf8_at,
         csv: scan,
     })
+}
+
+/// Checks that `chunk`, read at file offset `offset` after the `carry` bytes of a
+/// character cut at the previous block's end, is UTF-8; keeps a character cut at this
+/// block's end in `carry`. Returns the file offset of the first byte that is not UTF-8.
+/// The block is validated where it lies: only a cut character (at most 4 bytes) is
+/// copied.
+fn check_utf8_block(carry: &mut Vec<u8>, chunk: &[u8], offset: u64) -> Option<u64> {
+    let mut rest = chunk;
+    let mut rest_at = offset;
+    if !carry.is_empty() {
+        let width = match carry[0] {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return Some(offset - carry.len() as u64),
+        };
+        let need = (width - carry.len()).min(chunk.len());
+        carry.extend_from_slice(&chunk[..need]);
+        if carry.len() < width {
+            // Still cut: the next block completes it (or the end of the file reports it).
+            return match std::str::from_utf8(carry) {
+                Err(e) if e.error_len().is_some() => Some(offset - (carry.len() - need) as u64),
+                _ => None,
+            };
+        }
+        if std::str::from_utf8(carry).is_err() {
+            return Some(offset - (carry.len() - need) as u64);
+        }
+        carry.clear();
+        rest = &chunk[need..];
+        rest_at = offset + need as u64;
+    }
+    match std::str::from_utf8(rest) {
+        Ok(_) => None,
+        Err(e) => match e.error_len() {
+            Some(_) => Some(rest_at + e.valid_up_to() as u64),
+            None => {
+                carry.extend_from_slice(&rest[e.valid_up_to()..]);
+                None
+            }
+        },
+    }
 }
 
 /// 1-based data row (the header is row 0) of the CSV record holding byte `offset` of a
@@ -905,6 +950,64 @@ mod tests {
         scan.feed(b);
         scan.finish();
         scan
+    }
+
+    #[test]
+    fn utf8_check_gives_the_same_answer_wherever_the_blocks_are_cut() {
+        let texts: [&[u8]; 5] = [
+            "a,é\n€,𝄞x\n".as_bytes(),
+            b"ok,\xE2\x82\n",          // cut three-byte character
+            b"\xF0\x9D\x84\x9E,\xC3(", // bad continuation
+            b"abc\xC3",                // cut at the end of the file
+            b"\xED\xA0\x80 surrogate", // not UTF-8 at all
+        ];
+        for text in texts {
+            let expected = match std::str::from_utf8(text) {
+                Ok(_) => None,
+                Err(e) => Some(e.valid_up_to() as u64),
+            };
+            for size in 1..=text.len() {
+                let mut carry = Vec::new();
+                let mut found = None;
+                let mut offset = 0u64;
+                for chunk in text.chunks(size) {
+                    if found.is_none() {
+                        found = check_utf8_block(&mut carry, chunk, offset);
+                    }
+                    offset += chunk.len() as u64;
+                }
+                if found.is_none() && !carry.is_empty() {
+                    found = Some(offset - carry.len() as u64);
+                }
+                assert_eq!(found, expected, "{text:?} in blocks of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn csv_scan_gives_the_same_answer_wherever_the_blocks_are_cut() {
+        let text: &[u8] = b"id,note\r\n1,\"a,\nb\"\r\n2,x\0y\n3\n\"4,\"\"z\",w\n5,";
+        let whole = scan(text);
+        for size in 1..=text.len() {
+            let mut s = CsvScan::default();
+            for chunk in text.chunks(size) {
+                s.feed(chunk);
+            }
+            s.finish();
+            assert_eq!(
+                (s.data_rows(), s.ragged, s.nul, s.unclosed_quote),
+                (
+                    whole.data_rows(),
+                    whole.ragged,
+                    whole.nul,
+                    whole.unclosed_quote
+                ),
+                "blocks of {size}"
+            );
+        }
+        assert_eq!(whole.data_rows(), 5);
+        assert_eq!(whole.ragged, Some((3, 1)));
+        assert_eq!(whole.nul, Some((2, 1)));
     }
 
     #[test]
