@@ -6,7 +6,9 @@
 //! - the floor: hashing and parsing the inputs (what any audit must do);
 //! - SHA-256 alone, to show the hashing rate;
 //! - `run` (the binary, end to end, with and without embedded inputs), `verify` and
-//!   `replay`, each with its peak memory as reported by the binary.
+//!   `replay`, each with its peak memory as reported by the binary;
+//! - the same data as Parquet, and the Peterborough cohort 1 spec (a matched comparison)
+//!   against a generated national comparison pool (`BENCH_POOL`, default 1,000,000).
 //!
 //! Environment: `BENCH_PEOPLE` (default 1000000), `BENCH_DIR` (default a folder under
 //! the system temp directory, reused between runs), `BENCH_REPEAT` (default 3; the
@@ -172,6 +174,91 @@ fn main() {
     println!(
         "  replay / run = {:.2}",
         replay.as_secs_f64() / run.as_secs_f64()
+    );
+
+    // The same data as Parquet, through the same spec.
+    let parquet = dir.join("parquet");
+    std::fs::create_dir_all(&parquet).expect("parquet dir");
+    for name in ["people", "convictions"] {
+        let to = parquet.join(format!("{name}.parquet"));
+        if !to.exists() {
+            outcome_audit::data::csv_to_parquet(&dir.join(format!("{name}.csv")), &to)
+                .expect("parquet");
+        }
+    }
+    let parquet_spec = parquet.join("national.toml");
+    std::fs::write(
+        &parquet_spec,
+        SPEC.replace("people.csv", "people.parquet")
+            .replace("convictions.csv", "convictions.parquet")
+            .replace("format = \"csv\"", "format = \"parquet\""),
+    )
+    .expect("parquet spec");
+    println!("\nthe same data as Parquet:");
+    end_to_end(&parquet_spec, &bin, &home, repeat);
+
+    // The Peterborough spec (matched comparison) against a national comparison pool.
+    let pool = env_usize("BENCH_POOL", 1_000_000);
+    let pb = dir.join(format!("peterborough-{pool}"));
+    if !pb.join("pool.csv").exists() {
+        std::fs::create_dir_all(&pb).expect("peterborough dir");
+        synth::generate_into(
+            &SynthConfig::peterborough_with_pool(2010, pool),
+            &pb,
+            ExistingFiles::Overwrite,
+        )
+        .expect("synth peterborough");
+    }
+    let pb_spec = pb.join("peterborough-cohort-1.toml");
+    std::fs::write(
+        &pb_spec,
+        PETERBOROUGH_SPEC.replace("../fixtures/peterborough/", ""),
+    )
+    .expect("peterborough spec");
+    println!("\npeterborough-cohort-1.toml with a pool of {pool}:");
+    end_to_end(&pb_spec, &bin, &home, repeat);
+}
+
+/// The committed Peterborough cohort 1 spec, pointed at generated data.
+const PETERBOROUGH_SPEC: &str = include_str!("../audit-specs/peterborough-cohort-1.toml");
+
+/// Floor (hash + parse) and `run` of one spec, with the ratio and the peak memory.
+fn end_to_end(spec_path: &Path, bin: &Path, home: &Path, repeat: usize) {
+    let spec = AuditSpec::load(spec_path).expect("spec loads");
+    let input_bytes: u64 = spec
+        .inputs()
+        .iter()
+        .map(|i| std::fs::metadata(&i.path).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    for i in spec.inputs() {
+        let _ = Sha256Digest::of_file(&i.path);
+    }
+    let (floor, _) = best(repeat, || {
+        outcome_audit::pipeline::load_inputs(&spec, &Default::default()).expect("load")
+    });
+    let out = spec_path.with_file_name("bundle");
+    let args = [
+        "run",
+        spec_path.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "--force",
+    ];
+    let mut best_t = Duration::MAX;
+    let mut peak = 0;
+    for _ in 0..repeat {
+        let (t, p) = run_binary(bin, &args, home);
+        best_t = best_t.min(t);
+        peak = peak.max(p);
+    }
+    println!(
+        "inputs {:.1} MB; floor {:.3} s; run {:.3} s = {:.2} x floor; peak memory {:.0} MB = {:.2} x input",
+        mb(input_bytes),
+        floor.as_secs_f64(),
+        best_t.as_secs_f64(),
+        best_t.as_secs_f64() / floor.as_secs_f64(),
+        mb(peak),
+        peak as f64 / input_bytes as f64
     );
 }
 

@@ -309,6 +309,23 @@ impl CsvScan {
     /// found with memchr's vectorised search; the rest only decide whether the last
     /// record is empty.
     fn feed_events(&mut self, bytes: &[u8]) {
+        if !self.quoted && memchr::memchr(b'"', bytes).is_none() {
+            // No quote in the block (the usual case): records are lines, and counting
+            // each line's commas is a vectorised count.
+            let commas = |s: &[u8]| s.iter().filter(|&&b| b == b',').count();
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', bytes) {
+                self.separators += commas(&bytes[start..end]);
+                self.end_record();
+                start = end + 1;
+            }
+            let tail = &bytes[start..];
+            self.separators += commas(tail);
+            if !self.non_empty && tail.iter().any(|&b| b != b'\r') {
+                self.non_empty = true;
+            }
+            return;
+        }
         let mut tail = 0;
         for i in memchr::memchr3_iter(b'\n', b'"', b',', bytes) {
             match bytes[i] {
@@ -414,6 +431,7 @@ fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
     if let Some(scan) = &mut scan {
         scan.finish();
     }
+    tracing::debug!(path = %path.display(), "hashed");
     Ok(HashPass {
         digest: Sha256Digest(hasher.finalize().into()),
         bytes: total,
@@ -579,6 +597,7 @@ pub fn load(
         }
     }
     let parsed = read_frame(input.format, &path, &wanted);
+    tracing::debug!(input = %input.name, "parsed");
     let pass = hasher
         .join()
         .map_err(|_| DataError::Io {
