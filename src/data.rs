@@ -277,12 +277,6 @@ pub struct CsvScan {
     quote_opened: usize,
     /// Index of the current record (0 = the header).
     record: usize,
-    /// Bytes fed so far, before the block being fed.
-    fed: u64,
-    /// File offset just after the last complete record's line break.
-    record_end: u64,
-    /// File offset just after the header's line break.
-    header_end: Option<u64>,
     /// Field separators seen in the current record.
     separators: usize,
     /// Whether the current record has any byte besides `\r`.
@@ -301,42 +295,20 @@ impl CsvScan {
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.nul.is_none() {
             if let Some(z) = memchr::memchr(0, bytes) {
-                self.feed_events(&bytes[..z], 0);
+                self.feed_events(&bytes[..z]);
                 self.nul = Some((self.record, self.separators));
                 self.non_empty = true;
-                self.feed_events(&bytes[z + 1..], z + 1);
-                self.fed += bytes.len() as u64;
+                self.feed_events(&bytes[z + 1..]);
                 return;
             }
         }
-        self.feed_events(bytes, 0);
-        self.fed += bytes.len() as u64;
-    }
-
-    /// Notes a record's line break at `at` in the block being fed (`at` counted from the
-    /// start of that block).
-    fn line_break(&mut self, at: usize) {
-        self.end_record();
-        self.record_end = self.fed + at as u64 + 1;
-        if self.header_end.is_none() {
-            self.header_end = Some(self.record_end);
-        }
-    }
-
-    /// File offset just after the last complete record's line break.
-    pub fn record_end(&self) -> u64 {
-        self.record_end
-    }
-
-    /// File offset just after the header's line break, once it has been read.
-    pub fn header_end(&self) -> Option<u64> {
-        self.header_end
+        self.feed_events(bytes);
     }
 
     /// Visits only the bytes that change the structure (line breaks, quotes, commas),
     /// found with memchr's vectorised search; the rest only decide whether the last
     /// record is empty.
-    fn feed_events(&mut self, bytes: &[u8], base: usize) {
+    fn feed_events(&mut self, bytes: &[u8]) {
         if !self.quoted && memchr::memchr(b'"', bytes).is_none() {
             // No quote in the block (the usual case): records are lines, and counting
             // each line's commas is a vectorised count.
@@ -344,7 +316,7 @@ impl CsvScan {
             let mut start = 0;
             for end in memchr::memchr_iter(b'\n', bytes) {
                 self.separators += commas(&bytes[start..end]);
-                self.line_break(base + end);
+                self.end_record();
                 start = end + 1;
             }
             let tail = &bytes[start..];
@@ -358,7 +330,7 @@ impl CsvScan {
         for i in memchr::memchr3_iter(b'\n', b'"', b',', bytes) {
             match bytes[i] {
                 b'\n' if !self.quoted => {
-                    self.line_break(base + i);
+                    self.end_record();
                     tail = i + 1;
                     continue;
                 }
@@ -430,146 +402,6 @@ fn for_each_block(mut reader: impl Read, mut f: impl FnMut(&[u8])) -> std::io::R
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Size of the blocks in which a CSV input is read, hashed, checked and parsed.
-const CSV_BLOCK: usize = 32 << 20;
-
-/// Reads a CSV input in one pass: a reader thread reads it in blocks, hashing each,
-/// checking UTF-8 and following the records, and hands on every run of complete records;
-/// polars parses each run (with the header line in front) while the next block is read.
-/// The file is never memory-mapped whole, so the peak memory is the parsed columns plus a
-/// few blocks. Returns the pass and the parsed frame (columns as text, several chunks).
-fn read_csv_blocks(
-    path: &Path,
-    columns: &[&str],
-) -> std::io::Result<(HashPass, PolarsResult<DataFrame>)> {
-    read_csv_blocks_of(path, columns, CSV_BLOCK)
-}
-
-/// [`read_csv_blocks`] with a given block size (small ones in tests).
-fn read_csv_blocks_of(
-    path: &Path,
-    columns: &[&str],
-    block: usize,
-) -> std::io::Result<(HashPass, PolarsResult<DataFrame>)> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
-    let file_path = path.to_path_buf();
-    let reader = std::thread::spawn(move || -> std::io::Result<HashPass> {
-        use sha2::{Digest, Sha256};
-        let mut file = File::open(&file_path)?;
-        let mut hasher = Sha256::new();
-        let mut scan = CsvScan::default();
-        let mut carry = Vec::new();
-        let mut bad_utf8_at = None;
-        let mut total = 0u64;
-        // `pending` holds the header line (after the first run) and the bytes read but
-        // not yet handed on, which start at file offset `sent`.
-        let mut pending: Vec<u8> = Vec::with_capacity(block);
-        let mut header_len = 0usize;
-        let mut sent = 0u64;
-        let mut parser_gone = false;
-        loop {
-            let start = pending.len();
-            pending.resize(start + block, 0);
-            let n = loop {
-                match file.read(&mut pending[start..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            };
-            pending.truncate(start + n);
-            if n == 0 {
-                break;
-            }
-            let chunk = &pending[start..];
-            hasher.update(chunk);
-            scan.feed(chunk);
-            if bad_utf8_at.is_none() {
-                bad_utf8_at = check_utf8_block(&mut carry, chunk, total);
-            }
-            total += n as u64;
-            if parser_gone {
-                // Nothing is parsed any more: keep hashing and checking only.
-                pending.truncate(header_len);
-                continue;
-            }
-            let cut = header_len + (scan.record_end() - sent) as usize;
-            if cut > header_len {
-                let rest = pending[cut..].to_vec();
-                if header_len == 0 {
-                    header_len = scan.header_end().unwrap_or(0) as usize;
-                }
-                let header = pending[..header_len].to_vec();
-                pending.truncate(cut);
-                let run = std::mem::replace(&mut pending, header);
-                pending.reserve(block + rest.len());
-                pending.extend_from_slice(&rest);
-                sent = scan.record_end();
-                parser_gone = tx.send(run).is_err();
-            }
-        }
-        if bad_utf8_at.is_none() && !carry.is_empty() {
-            bad_utf8_at = Some(total - carry.len() as u64);
-        }
-        scan.finish();
-        if pending.len() > header_len && !parser_gone {
-            let _ = tx.send(pending);
-        }
-        drop(tx);
-        tracing::debug!(path = %file_path.display(), "hashed");
-        Ok(HashPass {
-            digest: Sha256Digest(hasher.finalize().into()),
-            bytes: total,
-            bad_utf8_at,
-            csv: Some(scan),
-        })
-    });
-    let mut frame: Option<DataFrame> = None;
-    let mut failed = None;
-    for run in rx {
-        let parsed = parse_csv_bytes(run, columns).and_then(|df| match frame.as_mut() {
-            None => {
-                frame = Some(df);
-                Ok(())
-            }
-            Some(f) => f.vstack_mut_owned(df).map(|_| ()),
-        });
-        if let Err(e) = parsed {
-            failed = Some(e);
-            // Dropping the receiver tells the reader to stop handing on runs; it still
-            // hashes and checks the rest of the file.
-            break;
-        }
-    }
-    let pass = reader
-        .join()
-        .map_err(|_| std::io::Error::other("reading thread failed"))??;
-    let frame = match (failed, frame) {
-        (Some(e), _) => Err(e),
-        (None, Some(f)) => Ok(f),
-        // No data row: the header alone gives the columns.
-        (None, None) => {
-            let header_end = pass.csv.as_ref().and_then(|s| s.header_end());
-            let mut bytes = std::fs::read(path)?;
-            bytes.truncate(header_end.map_or(bytes.len(), |e| e as usize));
-            parse_csv_bytes(bytes, columns)
-        }
-    };
-    Ok((pass, frame))
-}
-
-/// Parses CSV bytes (header line first) into text columns.
-fn parse_csv_bytes(bytes: Vec<u8>, columns: &[&str]) -> PolarsResult<DataFrame> {
-    let names: Arc<[PlSmallStr]> = columns.iter().map(|c| PlSmallStr::from(*c)).collect();
-    CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .with_columns(Some(names))
-        .with_rechunk(false)
-        .into_reader_with_file_handle(std::io::Cursor::new(bytes))
-        .finish()
 }
 
 /// Streams a file through SHA-256, and for CSV checks UTF-8 and follows the records on
@@ -748,6 +580,9 @@ pub fn load(
     check_header(input, &header, columns)?;
 
     let before = Stamp::of(&path).map_err(io)?;
+    let check_utf8 = input.format == InputFormat::Csv;
+    let hash_path = path.clone();
+    let hasher = std::thread::spawn(move || hash_pass(&hash_path, check_utf8));
     let mut wanted: Vec<&str> = Vec::new();
     for (c, _) in columns {
         if !wanted.contains(&c.as_str()) {
@@ -761,23 +596,16 @@ pub fn load(
             }
         }
     }
-    let (pass, parsed) = if input.format == InputFormat::Csv {
-        read_csv_blocks(&path, &wanted).map_err(io)?
-    } else {
-        let hash_path = path.clone();
-        let hasher = std::thread::spawn(move || hash_pass(&hash_path, false));
-        let parsed = read_frame(input.format, &path, &wanted);
-        let pass = hasher
-            .join()
-            .map_err(|_| DataError::Io {
-                path: path.clone(),
-                source: std::io::Error::other("hashing thread failed"),
-            })?
-            .map_err(io)?;
-        (pass, parsed)
-    };
+    let parsed = read_frame(input.format, &path, &wanted);
     tracing::debug!(input = %input.name, "parsed");
-    // The file is opened and read while it may be written: it must not have changed.
+    let pass = hasher
+        .join()
+        .map_err(|_| DataError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("hashing thread failed"),
+        })?
+        .map_err(io)?;
+    // The file is opened twice (hashing, parsing): both must have seen the same bytes.
     if Stamp::of(&path).map_err(io)? != before || pass.bytes != before.len {
         return Err(DataError::Io {
             path: path.clone(),
@@ -1141,36 +969,6 @@ mod tests {
         scan.feed(b);
         scan.finish();
         scan
-    }
-
-    #[test]
-    fn csv_read_in_blocks_equals_the_whole_file_read_at_once() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("t.csv");
-        let mut text = String::from("id,note,code\r\n");
-        for i in 0..40 {
-            match i % 4 {
-                0 => text += &format!("P{i},\"two\nlines, and a comma\",c{i}\r\n"),
-                1 => text += &format!("P{i},\"say \"\"hi\"\"\",é{i}\n"),
-                2 => text += &format!("P{i},,\n"),
-                _ => text += &format!("P{i},plain,x\n"),
-            }
-        }
-        text += "P40,last,no line break";
-        std::fs::write(&path, &text).expect("write");
-        let cols = ["id", "note", "code"];
-        let (whole_pass, whole) = read_csv_blocks_of(&path, &cols, 1 << 20).expect("read");
-        let whole = whole.expect("parse");
-        assert_eq!(whole.height(), 41);
-        assert_eq!(whole_pass.csv.as_ref().map(CsvScan::data_rows), Some(41));
-        for block in [1, 2, 3, 5, 8, 13, 64, 200] {
-            let (pass, frame) = read_csv_blocks_of(&path, &cols, block).expect("read");
-            let mut frame = frame.expect("parse");
-            frame.rechunk_mut();
-            assert_eq!(pass.digest, whole_pass.digest, "block {block}");
-            assert_eq!(pass.bytes, text.len() as u64);
-            assert!(frame.equals_missing(&whole), "block {block}: {frame:?}");
-        }
     }
 
     #[test]
