@@ -90,7 +90,7 @@ fn chart(audit: &Audit) -> String {
     let (w, h, left, bottom) = (160.0 * evals.len() as f64 + 60.0, 260.0, 50.0, 230.0);
     let y = |v: f64| bottom - v / max * 200.0;
     let mut s = format!(
-        "<svg width=\"{w:.0}\" height=\"{h:.0}\" role=\"img\" aria-labelledby=\"chart-title\"><title id=\"chart-title\">Cohort against comparator for each evaluation, with the interval of the difference and the threshold</title>"
+        "<svg width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\" aria-labelledby=\"chart-title\"><title id=\"chart-title\">Cohort against comparator for each evaluation, with the interval of the difference and the threshold</title>"
     );
     s += &format!(
         "<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{w:.0}\" y2=\"{bottom}\" stroke=\"black\"/>"
@@ -277,7 +277,7 @@ pub fn report_html(audit: &Audit) -> Vec<u8> {
     let mut h =
         String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h += &format!("<title>Audit {}</title>\n", esc(&c.id));
-    h += "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:left}caption{font-weight:bold;text-align:left}</style>\n</head>\n<body>\n";
+    h += "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:left}caption{font-weight:bold;text-align:left}svg{max-width:100%;height:auto}</style>\n</head>\n<body>\n";
     h += &format!("<h1>{}</h1>\n<p>Contract <code>{}</code>: {} (commissioner), {} (provider), {} (evaluator).</p>\n",
         esc(&c.title), esc(&c.id), esc(&c.commissioner), esc(&c.provider), esc(&c.evaluator));
 

@@ -100,9 +100,9 @@ fn balance_html(audit: &Audit) -> String {
     let (left, width, top, step) = (200.0, 360.0, 30.0, 18.0);
     let h = top + step * plotted.len() as f64 + 40.0;
     let x = |v: f64| left + v.abs() / max * width;
+    let w = left + width + 20.0;
     let mut s = format!(
-        "<svg width=\"{:.0}\" height=\"{h:.0}\" role=\"img\" aria-labelledby=\"balance-title balance-desc\"><title id=\"balance-title\">Covariate balance before and after matching</title><desc id=\"balance-desc\">Absolute standardised mean difference of each model term between the cohort and the pool (open circle) and between the cohort and the matched comparison group (filled circle); the dashed line is the limit {}. The table below gives every value.</desc>",
-        left + width + 20.0,
+        "<svg width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\" aria-labelledby=\"balance-title balance-desc\"><title id=\"balance-title\">Covariate balance before and after matching</title><desc id=\"balance-desc\">Absolute standardised mean difference of each model term between the cohort and the pool (open circle) and between the cohort and the matched comparison group (filled circle); the dashed line is the limit {}. The table below gives every value.</desc>",
         cfg.balance_limit.to_fixed(crate::evidence::RATE_PLACES)
     );
     s += &format!(
@@ -189,7 +189,7 @@ fn overlap_html(audit: &Audit) -> String {
     let (left, bottom, bw, height) = (40.0, 230.0, 24.0, 200.0);
     let w = left + bw * OVERLAP_BINS as f64 + 20.0;
     let mut s = format!(
-        "<svg width=\"{w:.0}\" height=\"270\" role=\"img\" aria-labelledby=\"overlap-title overlap-desc\"><title id=\"overlap-title\">Overlap of propensity scores</title><desc id=\"overlap-desc\">Share of each group in {OVERLAP_BINS} bins of the logit of the propensity score, from {} to {}: the cohort (blue bars), the eligible pool (grey outline) and the pool people used as comparisons (black line). The table below gives every count.</desc>",
+        "<svg width=\"{w:.0}\" height=\"270\" viewBox=\"0 0 {w:.0} 270\" role=\"img\" aria-labelledby=\"overlap-title overlap-desc\"><title id=\"overlap-title\">Overlap of propensity scores</title><desc id=\"overlap-desc\">Share of each group in {OVERLAP_BINS} bins of the logit of the propensity score, from {} to {}: the cohort (blue bars), the eligible pool (grey outline) and the pool people used as comparisons (black line). The table below gives every count.</desc>",
         logit_text(edges[0]),
         logit_text(edges[OVERLAP_BINS])
     );
