@@ -308,6 +308,9 @@ fn copy_input(
 /// in progress or was left by a run that was killed, and can then be deleted.
 pub const PARTIAL_PREFIX: &str = ".outcome-audit-partial-";
 
+/// Folder inside a [`PARTIAL_PREFIX`] folder where a bundle is assembled.
+const STAGED_DIR: &str = "bundle";
+
 /// Writes, signs and atomically installs a bundle. Returns the bundle's path.
 ///
 /// Crash safety: the bundle is assembled in a temporary folder beside `opts.out`
@@ -345,7 +348,11 @@ pub fn write(
         .prefix(PARTIAL_PREFIX)
         .tempdir_in(&parent)
         .map_err(io_err("create a temporary folder in", &parent))?;
-    let root = tmp.path();
+    // The bundle is assembled one level down, so that a folder left by a killed run is
+    // never itself a bundle, however far the run got.
+    let staging = tmp.path().join(STAGED_DIR);
+    fs::create_dir(&staging).map_err(io_err("create a temporary folder in", tmp.path()))?;
+    let root = staging.as_path();
 
     // The files are independent: write (and hash) the evidence and copy the inputs side
     // by side, so their writes and flushes overlap.
@@ -417,11 +424,20 @@ pub fn write(
     // Every file was fsynced as it was written; the folders' entries must be durable
     // too before the bundle is renamed into place.
     sync_folders(root)?;
+    sync_folder(tmp.path())?;
 
-    let staged = tmp.keep();
+    let partial = tmp.keep();
+    let staged = partial.join(STAGED_DIR);
     if let Err(e) = install(&staged, out, &parent) {
-        let _ = fs::remove_dir_all(&staged);
+        let _ = fs::remove_dir_all(&partial);
         return Err(e);
+    }
+    // Empty now, or holding what is left of a replaced bundle being deleted.
+    if let Err(e) = fs::remove_dir_all(&partial) {
+        tracing::warn!(
+            "the temporary folder {} is left: {e}; it can be deleted",
+            partial.display()
+        );
     }
     Ok(out.clone())
 }
