@@ -445,9 +445,15 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
                         "a matched comparison needs the pool input".into(),
                     )))
                 }
-                (Comparator::None | Comparator::CaseMix(_), _, _) => {
+                (Comparator::None, _, _) => {
                     return Err(AuditError::Compare(CompareError::Inference(
                         "comparator kind \"none\" has no evaluation".into(),
+                    )))
+                }
+                (Comparator::CaseMix(_), _, _) => {
+                    return Err(AuditError::Compare(CompareError::Inference(
+                        "comparator kind \"case-mix-adjusted\" is evaluated per area and period"
+                            .into(),
                     )))
                 }
                 (Comparator::Predicted, _, _) => {
@@ -499,18 +505,19 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         (_, Some(c)) => c,
         (_, None) => Ratio::ZERO,
     };
-    let mut payments = decision::pay(&spec.payment, &evaluations);
-    let mut case_mix = None;
-    if let (Some(areas), Some(scores)) = (&areas, &risk) {
-        let (result, e, lines) =
-            crate::casemix::compare(&spec, areas, &cohort, cohort_outcomes, scores)?;
-        evaluations = e;
-        payments = lines;
-        if let Some(rate) = result.summaries.last().and_then(|s| s.baseline.rate()) {
-            comparator = rate;
+    // Case-mix comparisons evaluate and price each area and period themselves.
+    let (mut payments, case_mix) = match (&areas, &risk) {
+        (Some(areas), Some(scores)) => {
+            let (result, e, lines) =
+                crate::casemix::compare(&spec, areas, &cohort, cohort_outcomes, scores)?;
+            evaluations = e;
+            if let Some(rate) = result.summaries.last().and_then(|s| s.baseline.rate()) {
+                comparator = rate;
+            }
+            (lines, Some(result))
         }
-        case_mix = Some(result);
-    }
+        _ => (decision::pay(&spec.payment, &evaluations), None),
+    };
     let mut individual = Vec::new();
     if let (crate::spec::Mechanism::PerPerson { pricing, cap_minor }, Some(scores)) =
         (&spec.payment.mechanism, &risk)
