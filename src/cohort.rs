@@ -7,9 +7,11 @@
 //! rules, then exclude rules, then the repeat-index rule — and the first that applies is
 //! the one recorded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 use crate::data::{DataError, LoadedInput, TextColumn};
 use crate::dates::Day;
@@ -38,6 +40,14 @@ pub struct Ids {
 }
 
 impl Ids {
+    /// Room for `rows` ids of `bytes` bytes in all, so the buffers are allocated once.
+    fn with_capacity(rows: usize, bytes: usize) -> Ids {
+        Ids {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
     fn push(&mut self, id: &str) {
         self.text.push_str(id);
         self.ends.push(self.text.len());
@@ -336,7 +346,11 @@ fn build_groups(
         ));
     }
 
-    let mut ids = Ids::default();
+    let id_bytes = raw_ids
+        .iter()
+        .map(|id| id.map_or(0, |s| s.trim_ascii().len()))
+        .sum();
+    let mut ids = Ids::with_capacity(raw_ids.len(), id_bytes);
     let mut ledger = Vec::with_capacity(raw_ids.len());
     for (i, id) in raw_ids.iter().enumerate() {
         match id.map(str::trim_ascii).filter(|s| !s.is_empty()) {
@@ -384,19 +398,26 @@ fn build_groups(
         ledger.push(entry);
     }
 
-    // One index event per person per group: the earliest (then the first row).
-    let mut first: HashMap<(usize, &str), usize, FixedState> = HashMap::default();
+    // One index event per person per group: the earliest (then the first row). The
+    // table holds ledger rows only (4 bytes each), hashed and compared by group and id.
+    let hasher = FixedState::default();
+    let key_hash = |k: usize| hasher.hash_one((ledger[k].group, ids.get(k)));
+    let mut first: HashTable<u32> = HashTable::with_capacity(ledger.len());
     let mut repeats = Vec::new();
-    for (k, e) in ledger.iter().enumerate() {
+    for k in 0..ledger.len() {
+        let e = &ledger[k];
         let (None, Some(g), Some(day)) = (e.excluded, e.group, e.index_date) else {
             continue;
         };
-        let key = (g, ids.get(k));
-        match first.get(&key) {
+        let hash = key_hash(k);
+        let same =
+            |&p: &u32| ledger[p as usize].group == Some(g) && ids.get(p as usize) == ids.get(k);
+        match first.find_mut(hash, same) {
             None => {
-                first.insert(key, k);
+                first.insert_unique(hash, k as u32, |&p| key_hash(p as usize));
             }
-            Some(&prev) => {
+            Some(prev) => {
+                let p = *prev as usize;
                 if spec.cohort.repeat_index == RepeatIndex::Error {
                     return Err(people.bad_value(
                         k,
@@ -405,15 +426,15 @@ fn build_groups(
                             "person {:?} has another index event in period {:?} (row {})",
                             ids.get(k),
                             groups[g].period.name,
-                            prev + 1
+                            p + 1
                         ),
                         "set cohort.repeat_index = \"first\" to keep each person's first index event, or fix the extract".into(),
                     ));
                 }
-                let this_is_earlier = Some(day) < ledger[prev].index_date;
+                let this_is_earlier = Some(day) < ledger[p].index_date;
                 if this_is_earlier {
-                    first.insert(key, k);
-                    repeats.push(prev);
+                    *prev = k as u32;
+                    repeats.push(p);
                 } else {
                     repeats.push(k);
                 }
@@ -425,20 +446,26 @@ fn build_groups(
         ledger[k].excluded = Some(Exclusion::RepeatIndex);
     }
 
-    let mut members: Vec<Member> = ledger
-        .iter()
-        .enumerate()
-        .filter_map(|(k, e)| match (e.excluded, e.group, e.index_date) {
-            (None, Some(group), Some(index_date)) => Some(Member {
-                group,
-                person: k,
-                index_date,
-            }),
-            _ => None,
-        })
-        .collect();
     // Period order, then file order: a total order fixed by the input bytes.
-    members.sort_by_key(|m| m.group);
+    let mut per_group = vec![0usize; groups.len()];
+    for e in &ledger {
+        if let (None, Some(group), Some(_)) = (e.excluded, e.group, e.index_date) {
+            per_group[group] += 1;
+        }
+    }
+    let mut members: Vec<Member> = Vec::with_capacity(per_group.iter().sum());
+    for g in 0..groups.len() {
+        members.extend(ledger.iter().enumerate().filter_map(|(k, e)| {
+            match (e.excluded, e.group, e.index_date) {
+                (None, Some(group), Some(index_date)) if group == g => Some(Member {
+                    group,
+                    person: k,
+                    index_date,
+                }),
+                _ => None,
+            }
+        }));
+    }
     Ok(CohortResult {
         groups,
         ids,

@@ -115,6 +115,9 @@ pub struct LoadedInput {
     /// The whole file as text, for small documents read by our own parsers (risk models
     /// and their offence maps).
     pub text: Option<String>,
+    /// Date columns parsed while the file was read (their text is not kept): column
+    /// name, date format, day numbers with [`dates::MISSING`] where empty.
+    days: Vec<(String, String, Arc<Vec<Day>>)>,
 }
 
 impl LoadedInput {
@@ -132,6 +135,7 @@ impl LoadedInput {
     /// row count stay.
     pub fn release_frame(&mut self) {
         self.frame = DataFrame::empty();
+        self.days.clear();
     }
 
     /// A column's values as text (`None` = empty / null), by file column name. Reads
@@ -139,14 +143,7 @@ impl LoadedInput {
     pub fn text(&self, column: &str) -> Result<TextColumn<'_>, DataError> {
         let col = self.frame.column(column).map_err(|e| self.parse_error(e))?;
         let ca = col.str().map_err(|e| self.parse_error(e))?;
-        if ca.chunks().len() != 1 {
-            return Err(self.parse_error(PolarsError::ComputeError(
-                format!("column {column:?} is not contiguous").into(),
-            )));
-        }
-        Ok(TextColumn {
-            array: ca.downcast_as_array(),
-        })
+        Ok(TextColumn::of(ca))
     }
 
     /// A column of dates. Missing values are `None`; a value that is not a date in the
@@ -156,23 +153,37 @@ impl LoadedInput {
         crate::par::fill_ranges(values.len(), |range, out| {
             let base = range.start;
             for i in range {
-                match values.get(i).map(str::trim_ascii) {
-                    None | Some("") => out[i - base] = None,
-                    Some(s) => match dates::parse_with_format(s, format) {
-                        Some(d) => out[i - base] = Some(d),
-                        None => {
-                            return Err(self.bad_value(
-                                i,
-                                column,
-                                format!("{} is not a date in the format {format}", shown(s)),
-                                format!("dates must be real calendar dates between {} and {}; set [inputs.{}] date_format if the extract uses another layout", dates::MIN_YEAR, dates::MAX_YEAR, self.name),
-                            ))
-                        }
-                    },
-                }
+                out[i - base] = day_of(values.get(i), format)
+                    .map_err(|()| self.bad_date(i, column, values.get(i), format))?;
             }
             Ok(())
         })
+    }
+
+    /// A column of dates as day numbers, [`dates::MISSING`] where empty: the days parsed
+    /// while the input was read when that column was (they are handed over, not kept),
+    /// else parsed from its text (a value that is not a date is an error naming its row).
+    pub fn take_days(&mut self, column: &str, format: &str) -> Result<Vec<Day>, DataError> {
+        if let Some(k) = self
+            .days
+            .iter()
+            .position(|(c, f, _)| c == column && f == format)
+        {
+            let (_, _, days) = self.days.remove(k);
+            return Ok(Arc::unwrap_or_clone(days));
+        }
+        let values = self.text(column)?;
+        parse_days(&values, format).map_err(|i| self.bad_date(i, column, values.get(i), format))
+    }
+
+    fn bad_date(
+        &self,
+        row_index: usize,
+        column: &str,
+        value: Option<&str>,
+        format: &str,
+    ) -> DataError {
+        bad_date(&self.path, &self.name, row_index, column, value, format)
     }
 
     /// An error about one value, `row_index` counted from 0.
@@ -222,33 +233,120 @@ pub fn shown(value: &str) -> String {
     }
 }
 
-/// One text column of a loaded input, read in place.
-#[derive(Clone, Copy)]
-pub struct TextColumn<'a> {
-    array: &'a <StringType as PolarsDataType>::Array,
+/// The day number of one date value in `format`; `None` when empty, `Err` when it is
+/// not a date.
+fn day_of(value: Option<&str>, format: &str) -> Result<Option<Day>, ()> {
+    match value.map(str::trim_ascii) {
+        None | Some("") => Ok(None),
+        Some(s) => dates::parse_with_format(s, format).map(Some).ok_or(()),
+    }
 }
 
+/// Parses a column of dates on every core, [`dates::MISSING`] where empty; the error is
+/// the index of the first value that is not a date.
+fn parse_days(values: &TextColumn<'_>, format: &str) -> Result<Vec<Day>, usize> {
+    crate::par::fill_ranges(values.len(), |range, out| {
+        let base = range.start;
+        for i in range {
+            out[i - base] = day_of(values.get(i), format)
+                .map_err(|()| i)?
+                .unwrap_or(dates::MISSING);
+        }
+        Ok(())
+    })
+}
+
+/// The error for a value that is not a date, `row_index` counted from 0.
+fn bad_date(
+    path: &Path,
+    input: &str,
+    row_index: usize,
+    column: &str,
+    value: Option<&str>,
+    format: &str,
+) -> DataError {
+    let value = value.map(str::trim_ascii).unwrap_or_default();
+    DataError::BadValue {
+        path: path.to_path_buf(),
+        row: row_index + 1,
+        column: column.to_string(),
+        problem: format!("{} is not a date in the format {format}", shown(value)),
+        help: format!("dates must be real calendar dates between {} and {}; set [inputs.{input}] date_format if the extract uses another layout", dates::MIN_YEAR, dates::MAX_YEAR),
+    }
+}
+
+/// One text column of a loaded input, read in place from polars' arrays (a CSV input
+/// read in blocks has one array per block).
+#[derive(Clone)]
+pub struct TextColumn<'a> {
+    chunks: Vec<&'a <StringType as PolarsDataType>::Array>,
+    /// Row index just after each chunk.
+    ends: Vec<usize>,
+    /// For every `1 << SLOT_BITS` rows, the chunk holding the first of them, so that a
+    /// row's chunk is found in a step or two instead of a search.
+    slots: Vec<u32>,
+}
+
+/// Rows per entry of [`TextColumn::slots`] (as a power of two); chunks are blocks of
+/// many more rows than this, so a slot's rows span at most a few chunks.
+const SLOT_BITS: u32 = 12;
+
 impl<'a> TextColumn<'a> {
+    fn of(column: &'a StringChunked) -> TextColumn<'a> {
+        let chunks: Vec<_> = column.downcast_iter().collect();
+        let ends: Vec<usize> = chunks
+            .iter()
+            .scan(0, |end, array| {
+                *end += array.len();
+                Some(*end)
+            })
+            .collect();
+        let len: usize = ends.last().copied().unwrap_or(0);
+        let mut slots = Vec::with_capacity((len >> SLOT_BITS) + 1);
+        let mut c = 0u32;
+        for slot in 0..=(len >> SLOT_BITS) {
+            while (c as usize) < ends.len() && ends[c as usize] <= slot << SLOT_BITS {
+                c += 1;
+            }
+            slots.push(c);
+        }
+        TextColumn {
+            chunks,
+            ends,
+            slots,
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.array.len()
+        self.ends.last().copied().unwrap_or(0)
     }
 
     /// True when the column has no rows.
     pub fn is_empty(&self) -> bool {
-        self.array.len() == 0
+        self.len() == 0
     }
 
-    /// The value of row `i` (0-based); `None` when empty or null.
+    /// The value of row `i` (0-based); `None` when empty or null, or past the end.
     #[inline]
     pub fn get(&self, i: usize) -> Option<&'a str> {
-        self.array.get(i)
+        if let [only] = self.chunks.as_slice() {
+            return if i < only.len() { only.get(i) } else { None };
+        }
+        let mut c = *self.slots.get(i >> SLOT_BITS)? as usize;
+        while *self.ends.get(c)? <= i {
+            c += 1;
+        }
+        let start = if c == 0 { 0 } else { self.ends[c - 1] };
+        self.chunks[c].get(i - start)
     }
 
     /// Every value in row order.
     pub fn iter(&self) -> impl Iterator<Item = Option<&'a str>> + 'a {
-        let array = self.array;
-        (0..array.len()).map(move |i| array.get(i))
+        self.chunks
+            .clone()
+            .into_iter()
+            .flat_map(|array| array.iter())
     }
 }
 
@@ -277,6 +375,12 @@ pub struct CsvScan {
     quote_opened: usize,
     /// Index of the current record (0 = the header).
     record: usize,
+    /// Bytes fed so far, before the block being fed.
+    fed: u64,
+    /// File offset just after the last complete record's line break.
+    record_end: u64,
+    /// File offset just after the header's line break.
+    header_end: Option<u64>,
     /// Field separators seen in the current record.
     separators: usize,
     /// Whether the current record has any byte besides `\r`.
@@ -295,20 +399,42 @@ impl CsvScan {
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.nul.is_none() {
             if let Some(z) = memchr::memchr(0, bytes) {
-                self.feed_events(&bytes[..z]);
+                self.feed_events(&bytes[..z], 0);
                 self.nul = Some((self.record, self.separators));
                 self.non_empty = true;
-                self.feed_events(&bytes[z + 1..]);
+                self.feed_events(&bytes[z + 1..], z + 1);
+                self.fed += bytes.len() as u64;
                 return;
             }
         }
-        self.feed_events(bytes);
+        self.feed_events(bytes, 0);
+        self.fed += bytes.len() as u64;
+    }
+
+    /// Notes a record's line break at `at` in the block being fed (`at` counted from the
+    /// start of that block).
+    fn line_break(&mut self, at: usize) {
+        self.end_record();
+        self.record_end = self.fed + at as u64 + 1;
+        if self.header_end.is_none() {
+            self.header_end = Some(self.record_end);
+        }
+    }
+
+    /// File offset just after the last complete record's line break.
+    pub fn record_end(&self) -> u64 {
+        self.record_end
+    }
+
+    /// File offset just after the header's line break, once it has been read.
+    pub fn header_end(&self) -> Option<u64> {
+        self.header_end
     }
 
     /// Visits only the bytes that change the structure (line breaks, quotes, commas),
     /// found with memchr's vectorised search; the rest only decide whether the last
     /// record is empty.
-    fn feed_events(&mut self, bytes: &[u8]) {
+    fn feed_events(&mut self, bytes: &[u8], base: usize) {
         if !self.quoted && memchr::memchr(b'"', bytes).is_none() {
             // No quote in the block (the usual case): records are lines, and counting
             // each line's commas is a vectorised count.
@@ -316,7 +442,7 @@ impl CsvScan {
             let mut start = 0;
             for end in memchr::memchr_iter(b'\n', bytes) {
                 self.separators += commas(&bytes[start..end]);
-                self.end_record();
+                self.line_break(base + end);
                 start = end + 1;
             }
             let tail = &bytes[start..];
@@ -330,7 +456,7 @@ impl CsvScan {
         for i in memchr::memchr3_iter(b'\n', b'"', b',', bytes) {
             match bytes[i] {
                 b'\n' if !self.quoted => {
-                    self.end_record();
+                    self.line_break(base + i);
                     tail = i + 1;
                     continue;
                 }
@@ -402,6 +528,259 @@ fn for_each_block(mut reader: impl Read, mut f: impl FnMut(&[u8])) -> std::io::R
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Size of the blocks in which a CSV input is read, hashed, checked and parsed.
+const CSV_BLOCK: usize = 32 << 20;
+
+/// Reads a CSV input in one pass: a reader thread reads it in blocks, hashing each,
+/// checking UTF-8 and following the records, and hands on every run of complete records;
+/// polars parses each run (with the header line in front) while the next block is read.
+/// The file is never memory-mapped whole, so the peak memory is the parsed columns plus a
+/// few blocks. Returns the pass and the parsed frame (columns as text, several chunks).
+fn read_csv_blocks(
+    path: &Path,
+    columns: &[&str],
+    dates: &DatesOnRead<'_>,
+) -> std::io::Result<(HashPass, PolarsResult<DataFrame>, BlockDays)> {
+    read_csv_blocks_of(path, columns, dates, CSV_BLOCK)
+}
+
+/// Date columns of a CSV input to parse block by block as it is read, so that their
+/// text is never held whole (at national scale, two date columns of text take more
+/// memory than every other step of the audit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DatesOnRead<'a> {
+    /// File column names.
+    pub columns: &'a [&'a str],
+    /// Their date format (`date_format` of the input).
+    pub format: &'a str,
+}
+
+/// A value that is not a date, found while reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BadDateAt {
+    /// Data row, counted from 0.
+    row_index: usize,
+    column: String,
+    value: Option<String>,
+}
+
+/// The date columns parsed while reading, in [`DatesOnRead::columns`] order, or the
+/// first value (lowest row, then column order) that is not a date.
+type BlockDays = Result<Vec<Vec<Day>>, BadDateAt>;
+
+/// Parses the date columns of one parsed block, whose first row is data row `first_row`,
+/// appends their days to `days` and drops their text from the block.
+fn take_block_days(
+    block: &mut DataFrame,
+    dates: &DatesOnRead<'_>,
+    first_row: usize,
+    days: &mut [Vec<Day>],
+) -> PolarsResult<Result<(), BadDateAt>> {
+    let mut parsed = Vec::with_capacity(dates.columns.len());
+    let mut first_bad: Option<(usize, usize)> = None;
+    for (k, column) in dates.columns.iter().enumerate() {
+        let text = block.column(column)?.str()?;
+        match parse_days(&TextColumn::of(text), dates.format) {
+            Ok(d) => parsed.push(d),
+            Err(i) => {
+                if first_bad.is_none_or(|(row, _)| i < row) {
+                    first_bad = Some((i, k));
+                }
+                parsed.push(Vec::new());
+            }
+        }
+    }
+    if let Some((i, k)) = first_bad {
+        let column = dates.columns[k];
+        let value = TextColumn::of(block.column(column)?.str()?)
+            .get(i)
+            .map(str::to_string);
+        return Ok(Err(BadDateAt {
+            row_index: first_row + i,
+            column: column.to_string(),
+            value,
+        }));
+    }
+    for (k, d) in parsed.into_iter().enumerate() {
+        days[k].extend_from_slice(&d);
+        block.drop_in_place(dates.columns[k])?;
+    }
+    Ok(Ok(()))
+}
+
+/// [`read_csv_blocks`] with a given block size (small ones in tests).
+fn read_csv_blocks_of(
+    path: &Path,
+    columns: &[&str],
+    dates: &DatesOnRead<'_>,
+    block: usize,
+) -> std::io::Result<(HashPass, PolarsResult<DataFrame>, BlockDays)> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+    let file_path = path.to_path_buf();
+    let reader = std::thread::spawn(move || -> std::io::Result<HashPass> {
+        use sha2::{Digest, Sha256};
+        let mut file = File::open(&file_path)?;
+        let mut hasher = Sha256::new();
+        let mut scan = CsvScan::default();
+        let mut carry = Vec::new();
+        let mut bad_utf8_at = None;
+        let mut total = 0u64;
+        // `pending` holds the header line (after the first run) and the bytes read but
+        // not yet handed on, which start at file offset `sent`.
+        let mut pending: Vec<u8> = Vec::with_capacity(block);
+        let mut header_len = 0usize;
+        let mut sent = 0u64;
+        let mut parser_gone = false;
+        loop {
+            let start = pending.len();
+            pending.resize(start + block, 0);
+            let n = loop {
+                match file.read(&mut pending[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            pending.truncate(start + n);
+            if n == 0 {
+                break;
+            }
+            let chunk = &pending[start..];
+            hasher.update(chunk);
+            scan.feed(chunk);
+            if bad_utf8_at.is_none() {
+                bad_utf8_at = check_utf8_block(&mut carry, chunk, total);
+            }
+            total += n as u64;
+            if parser_gone {
+                // Nothing is parsed any more: keep hashing and checking only.
+                pending.truncate(header_len);
+                continue;
+            }
+            let cut = header_len + (scan.record_end() - sent) as usize;
+            if cut > header_len {
+                let rest = pending[cut..].to_vec();
+                if header_len == 0 {
+                    header_len = scan.header_end().unwrap_or(0) as usize;
+                }
+                let header = pending[..header_len].to_vec();
+                pending.truncate(cut);
+                let run = std::mem::replace(&mut pending, header);
+                pending.reserve(block + rest.len());
+                pending.extend_from_slice(&rest);
+                sent = scan.record_end();
+                parser_gone = tx.send(run).is_err();
+            }
+        }
+        if bad_utf8_at.is_none() && !carry.is_empty() {
+            bad_utf8_at = Some(total - carry.len() as u64);
+        }
+        scan.finish();
+        if pending.len() > header_len && !parser_gone {
+            let _ = tx.send(pending);
+        }
+        drop(tx);
+        tracing::debug!(path = %file_path.display(), "hashed");
+        Ok(HashPass {
+            digest: Sha256Digest(hasher.finalize().into()),
+            bytes: total,
+            bad_utf8_at,
+            csv: Some(scan),
+        })
+    });
+    let mut frame: Option<DataFrame> = None;
+    let mut failed = None;
+    let mut days: Vec<Vec<Day>> = vec![Vec::new(); dates.columns.len()];
+    let mut bad_date = None;
+    let mut rows = 0usize;
+    for run in rx {
+        let parsed = parse_csv_bytes(run, columns).and_then(|mut df| {
+            let height = df.height();
+            if !dates.columns.is_empty() {
+                if let Err(bad) = take_block_days(&mut df, dates, rows, &mut days)? {
+                    bad_date = Some(bad);
+                    return Ok(false);
+                }
+            }
+            rows += height;
+            match frame.as_mut() {
+                None => frame = Some(df),
+                Some(f) => {
+                    f.vstack_mut_owned(df)?;
+                }
+            }
+            Ok(true)
+        });
+        match parsed {
+            Ok(true) => {}
+            // Dropping the receiver tells the reader to stop handing on runs; it still
+            // hashes and checks the rest of the file.
+            Ok(false) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let pass = reader
+        .join()
+        .map_err(|_| std::io::Error::other("reading thread failed"))??;
+    let frame = match (failed, frame) {
+        (Some(e), _) => Err(e),
+        (None, Some(f)) => Ok(f),
+        // No data row (or a bad date in the first block): the header alone gives the
+        // columns.
+        (None, None) => {
+            let header_end = pass.csv.as_ref().and_then(|s| s.header_end());
+            let mut bytes = std::fs::read(path)?;
+            bytes.truncate(header_end.map_or(bytes.len(), |e| e as usize));
+            parse_csv_bytes(bytes, columns).and_then(|mut df| {
+                for column in dates.columns {
+                    df.drop_in_place(column)?;
+                }
+                Ok(df)
+            })
+        }
+    };
+    let days = match bad_date {
+        Some(bad) => Err(bad),
+        None => Ok(days),
+    };
+    Ok((pass, frame, days))
+}
+
+/// Parses CSV bytes (header line first) into text columns that own their strings.
+///
+/// polars' text arrays can keep the bytes they were parsed from alive behind their
+/// values; each array is compacted here (its strings copied out, short ones already
+/// held in the array's views), so the block is freed as soon as it is parsed.
+fn parse_csv_bytes(bytes: Vec<u8>, columns: &[&str]) -> PolarsResult<DataFrame> {
+    let names: Arc<[PlSmallStr]> = columns.iter().map(|c| PlSmallStr::from(*c)).collect();
+    let frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .with_columns(Some(names))
+        .with_rechunk(false)
+        .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+        .finish()?;
+    let height = frame.height();
+    let compact = frame
+        .into_columns()
+        .into_iter()
+        .map(|column| match column.str() {
+            Ok(text) => StringChunked::from_chunk_iter(
+                text.name().clone(),
+                text.downcast_iter().map(|array| array.clone().gc()),
+            )
+            .rechunk()
+            .into_owned()
+            .into_column(),
+            Err(_) => column,
+        })
+        .collect();
+    DataFrame::new(height, compact)
 }
 
 /// Streams a file through SHA-256, and for CSV checks UTF-8 and follows the records on
@@ -567,6 +946,19 @@ pub fn load(
     columns: &[(String, String)],
     all_columns: bool,
 ) -> Result<LoadedInput, DataError> {
+    load_parsing_dates(input, columns, all_columns, &[])
+}
+
+/// [`load`], parsing the `date_columns` of a CSV input (file names, read among
+/// `columns`) in its `date_format` block by block as it is read: their text is not
+/// kept, and [`LoadedInput::days`] gives their days. A value that is not a date is an
+/// error naming its row, found once every check of the file as a whole has passed.
+pub fn load_parsing_dates(
+    input: &InputSpec,
+    columns: &[(String, String)],
+    all_columns: bool,
+    date_columns: &[&str],
+) -> Result<LoadedInput, DataError> {
     let path = input.path.clone();
     let io = |source| DataError::Io {
         path: path.clone(),
@@ -580,9 +972,6 @@ pub fn load(
     check_header(input, &header, columns)?;
 
     let before = Stamp::of(&path).map_err(io)?;
-    let check_utf8 = input.format == InputFormat::Csv;
-    let hash_path = path.clone();
-    let hasher = std::thread::spawn(move || hash_pass(&hash_path, check_utf8));
     let mut wanted: Vec<&str> = Vec::new();
     for (c, _) in columns {
         if !wanted.contains(&c.as_str()) {
@@ -596,16 +985,41 @@ pub fn load(
             }
         }
     }
-    let parsed = read_frame(input.format, &path, &wanted);
-    tracing::debug!(input = %input.name, "parsed");
-    let pass = hasher
-        .join()
-        .map_err(|_| DataError::Io {
-            path: path.clone(),
-            source: std::io::Error::other("hashing thread failed"),
-        })?
-        .map_err(io)?;
-    // The file is opened twice (hashing, parsing): both must have seen the same bytes.
+    let date_columns: Vec<&str> = if input.format == InputFormat::Csv {
+        date_columns
+            .iter()
+            .copied()
+            .filter(|c| wanted.contains(c))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let on_read = DatesOnRead {
+        columns: &date_columns,
+        format: &input.date_format,
+    };
+    let (pass, parsed, days) = if input.format == InputFormat::Csv {
+        read_csv_blocks(&path, &wanted, &on_read).map_err(io)?
+    } else {
+        let hash_path = path.clone();
+        let hasher = std::thread::spawn(move || hash_pass(&hash_path, false));
+        let parsed = read_frame(input.format, &path, &wanted);
+        let pass = hasher
+            .join()
+            .map_err(|_| DataError::Io {
+                path: path.clone(),
+                source: std::io::Error::other("hashing thread failed"),
+            })?
+            .map_err(io)?;
+        (pass, parsed, Ok(Vec::new()))
+    };
+    tracing::debug!(
+        input = %input.name,
+        rss_mb = crate::pipeline::resident_mb(),
+        peak_mb = crate::pipeline::peak_mb(),
+        "parsed"
+    );
+    // The file is opened and read while it may be written: it must not have changed.
     if Stamp::of(&path).map_err(io)? != before || pass.bytes != before.len {
         return Err(DataError::Io {
             path: path.clone(),
@@ -644,7 +1058,21 @@ pub fn load(
         format: format_name(input.format),
         message: e.to_string(),
     })?;
-    frame.rechunk_mut();
+    let days = days.map_err(|bad| {
+        bad_date(
+            &path,
+            &input.name,
+            bad.row_index,
+            &bad.column,
+            bad.value.as_deref(),
+            &input.date_format,
+        )
+    })?;
+    if input.format != InputFormat::Csv {
+        // A CSV input keeps one compact chunk per block read: joining them would copy
+        // every column once more.
+        frame.rechunk_mut();
+    }
     // Never a row dropped or invented by the reader: polars must see every record.
     if let Some(scan) = &pass.csv {
         if frame.height() != scan.data_rows() && !wanted.is_empty() {
@@ -658,8 +1086,14 @@ pub fn load(
     if input.format == InputFormat::Parquet {
         check_no_nul(&path, &frame)?;
     }
+    let days = date_columns
+        .iter()
+        .zip(days)
+        .map(|(c, d)| (c.to_string(), input.date_format.clone(), Arc::new(d)))
+        .collect();
     Ok(LoadedInput {
         text: None,
+        days,
         rows: frame.height(),
         name: input.name.clone(),
         path,
@@ -851,6 +1285,7 @@ pub fn load_document(input: &InputSpec) -> Result<LoadedInput, DataError> {
         frame: DataFrame::empty(),
         rows,
         text: Some(text),
+        days: Vec::new(),
     })
 }
 
@@ -969,6 +1404,145 @@ mod tests {
         scan.feed(b);
         scan.finish();
         scan
+    }
+
+    #[test]
+    fn csv_read_in_blocks_equals_the_whole_file_read_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.csv");
+        let mut text = String::from("id,note,code\r\n");
+        for i in 0..40 {
+            match i % 4 {
+                0 => text += &format!("P{i},\"two\nlines, and a comma\",c{i}\r\n"),
+                1 => text += &format!("P{i},\"say \"\"hi\"\"\",é{i}\n"),
+                2 => text += &format!("P{i},,\n"),
+                _ => text += &format!("P{i},plain,x\n"),
+            }
+        }
+        text += "P40,last,no line break";
+        std::fs::write(&path, &text).expect("write");
+        let cols = ["id", "note", "code"];
+        let no_dates = DatesOnRead::default();
+        let (whole_pass, whole, _) =
+            read_csv_blocks_of(&path, &cols, &no_dates, 1 << 20).expect("read");
+        let whole = whole.expect("parse");
+        assert_eq!(whole.height(), 41);
+        assert_eq!(whole_pass.csv.as_ref().map(CsvScan::data_rows), Some(41));
+        for block in [1, 2, 3, 5, 8, 13, 64, 200] {
+            let (pass, frame, _) =
+                read_csv_blocks_of(&path, &cols, &no_dates, block).expect("read");
+            let mut frame = frame.expect("parse");
+            frame.rechunk_mut();
+            assert_eq!(pass.digest, whole_pass.digest, "block {block}");
+            assert_eq!(pass.bytes, text.len() as u64);
+            assert!(frame.equals_missing(&whole), "block {block}: {frame:?}");
+        }
+    }
+
+    /// A CSV of `n` rows: id, an offence date, a note (quoted, some with line breaks)
+    /// and a sanction date (empty every seventh row).
+    fn dated_csv(n: usize) -> String {
+        let mut text = String::from("id,offence,note,sanction\n");
+        for record in dated_records(n) {
+            text += &record;
+            text.push('\n');
+        }
+        text
+    }
+
+    /// The records of [`dated_csv`], without their line breaks.
+    fn dated_records(n: usize) -> Vec<String> {
+        let mut records = Vec::new();
+        for i in 0..n {
+            let offence = format!("20{:02}-{:02}-{:02}", i % 30, i % 12 + 1, i % 28 + 1);
+            let sanction = if i % 7 == 3 {
+                String::new()
+            } else {
+                format!("19{:02}-01-{:02}", 50 + i % 40, i % 31 + 1)
+            };
+            let note = if i % 5 == 0 {
+                "\"two\nlines\""
+            } else {
+                "plain"
+            };
+            records.push(format!("P{i},{offence},{note},{sanction}"));
+        }
+        records
+    }
+
+    #[test]
+    fn dates_parsed_while_reading_equal_the_text_parsed_afterwards_at_every_block_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("d.csv");
+        let text = dated_csv(300);
+        std::fs::write(&path, &text).expect("write");
+        let cols = ["id", "offence", "note", "sanction"];
+        let none = DatesOnRead::default();
+        let (_, whole, _) = read_csv_blocks_of(&path, &cols, &none, 1 << 20).expect("read");
+        let whole = whole.expect("parse");
+        let expected: Vec<Vec<Day>> = ["offence", "sanction"]
+            .iter()
+            .map(|c| {
+                parse_days(
+                    &TextColumn::of(whole.column(c).unwrap().str().unwrap()),
+                    "%Y-%m-%d",
+                )
+                .expect("dates")
+            })
+            .collect();
+        assert_eq!(expected[1][3], dates::MISSING);
+        assert_eq!(Some(expected[0][1]), dates::parse_iso("2001-02-02"));
+        let on_read = DatesOnRead {
+            columns: &["offence", "sanction"],
+            format: "%Y-%m-%d",
+        };
+        for block in [7, 64, 100, 1000, 4096, 1 << 20] {
+            let (_, frame, days) = read_csv_blocks_of(&path, &cols, &on_read, block).expect("read");
+            let frame = frame.expect("parse");
+            assert_eq!(days.expect("days"), expected, "block {block}");
+            // The dates' text is not kept; the other columns are, in every row.
+            assert_eq!(frame.get_column_names(), ["id", "note"], "block {block}");
+            assert_eq!(frame.height(), 300);
+            let ids = TextColumn::of(frame.column("id").unwrap().str().unwrap());
+            assert_eq!(ids.len(), 300);
+            assert_eq!(ids.get(0), Some("P0"));
+            assert_eq!(ids.get(299), Some("P299"));
+            assert_eq!(ids.get(300), None);
+            let all: Vec<_> = ids.iter().collect();
+            assert_eq!(all.len(), 300);
+            assert!((0..300).all(|i| ids.get(i) == all[i]));
+            assert!((0..300).all(|i| ids.get(i) == Some(format!("P{i}").as_str())));
+        }
+    }
+
+    #[test]
+    fn the_first_bad_date_in_file_order_is_reported_at_every_block_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.csv");
+        let mut records = dated_records(300);
+        // Data row 250 has a bad sanction date, row 260 a bad offence date.
+        records[250] = "P250,2001-01-01,plain,2001-02-30".into();
+        records[260] = "P260,yesterday,plain,2001-01-01".into();
+        let text = format!("id,offence,note,sanction\n{}\n", records.join("\n"));
+        std::fs::write(&path, text).expect("write");
+        let cols = ["id", "offence", "note", "sanction"];
+        let on_read = DatesOnRead {
+            columns: &["offence", "sanction"],
+            format: "%Y-%m-%d",
+        };
+        for block in [7, 64, 100, 1000, 1 << 20] {
+            let (_, _, days) = read_csv_blocks_of(&path, &cols, &on_read, block).expect("read");
+            let bad = days.expect_err("a bad date");
+            assert_eq!(
+                bad,
+                BadDateAt {
+                    row_index: 250,
+                    column: "sanction".into(),
+                    value: Some("2001-02-30".into())
+                },
+                "block {block}"
+            );
+        }
     }
 
     #[test]

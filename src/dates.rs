@@ -16,6 +16,9 @@ const EPOCH_CE_DAYS: i32 = 719_163; // NaiveDate::from_ymd(1970, 1, 1).num_days_
 /// Earliest and latest dates accepted in data and specs. Anything outside is almost
 /// certainly a typing error (a year of 0201 or 2202) and is rejected.
 pub const MIN_YEAR: i32 = 1900;
+/// Day number standing for a missing date (never a real date: years are limited to
+/// [`MIN_YEAR`]..=[`MAX_YEAR`]).
+pub const MISSING: Day = Day::MIN;
 pub const MAX_YEAR: i32 = 2200;
 
 /// Converts a chrono date to a day number.

@@ -12,9 +12,10 @@
 //!   (computed from the index date in one step, so 29 February + 18 months is
 //!   29 August), with the same end rule.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use crate::cohort::condition_holds;
@@ -194,23 +195,59 @@ pub fn conviction_columns(spec: &AuditSpec) -> Vec<(String, String)> {
     cols
 }
 
+/// The conviction date columns parsed as the input is read (their text is never held
+/// whole): both dates, unless an `[outcome] exclude` rule reads one as text, or a
+/// sensitivity grid may read them in another way.
+pub fn dates_parsed_on_read(spec: &AuditSpec) -> Vec<&str> {
+    let input = &spec.convictions;
+    if spec.sensitivity.is_some() {
+        return Vec::new();
+    }
+    let mut columns: Vec<&str> = Vec::new();
+    for col in [input.column("offence_date"), input.column("sanction_date")] {
+        let read_by_rule = spec
+            .outcome
+            .exclude
+            .iter()
+            .any(|r| input.column(&r.column) == col);
+        if !read_by_rule && !columns.contains(&col) {
+            columns.push(col);
+        }
+    }
+    columns
+}
+
 /// Day number standing for a missing date (never a real date: years are limited to
 /// 1900-2200).
-pub const MISSING_DAY: Day = Day::MIN;
+pub const MISSING_DAY: Day = crate::dates::MISSING;
 /// [`Row::rule`] when no exclude rule holds.
 const NO_RULE: u16 = u16::MAX;
 
-/// A conviction row reduced to what the per-person pass needs.
+/// Hash of a row's values (every column but the dates), truncated to 32 bits: it only
+/// orders and screens rows, and rows it calls equal are compared on their text.
+fn content_hash<'a>(hasher: &FixedState, values: impl Iterator<Item = Option<&'a str>>) -> u32 {
+    let mut h = hasher.build_hasher();
+    for v in values {
+        v.hash(&mut h);
+    }
+    h.finish() as u32
+}
+
+/// No row: no duplicate, or no appearance id.
+const NONE: u32 = u32::MAX;
+
+/// A conviction row reduced to what the per-person pass needs (20 bytes). The hashes
+/// only order and screen rows: rows they call equal are compared on their text.
 #[derive(Debug, Clone, Copy)]
 struct Row {
     offence: Day,
     proven: Day,
-    sanction: Sanction,
+    appearance_hash: u32,
+    /// Hash of every column's value (the whole row).
+    content_hash: u32,
     /// Index of the first `[outcome] exclude` rule that holds, or [`NO_RULE`].
     rule: u16,
-    appearance_hash: u64,
-    /// Hash of every column's value (the whole row).
-    content_hash: u64,
+    sanction: Sanction,
 }
 
 impl Default for Row {
@@ -237,23 +274,27 @@ pub struct MemberRef<'a> {
 pub fn compute(
     spec: &AuditSpec,
     members: &[MemberRef<'_>],
-    convictions: &mut LoadedInput,
+    loaded: &mut LoadedInput,
 ) -> Result<OutcomesResult, DataError> {
     let input = &spec.convictions;
     let o = &spec.outcome;
     let offence_col = input.column("offence_date");
     let sanction_col = input.column("sanction_date");
-    let offence_dates = convictions.dates(offence_col, &input.date_format)?;
-    let sanction_dates = convictions.dates(sanction_col, &input.date_format)?;
+    let offence_dates = loaded.take_days(offence_col, &input.date_format)?;
+    let sanction_dates = if sanction_col == offence_col {
+        offence_dates.clone()
+    } else {
+        loaded.take_days(sanction_col, &input.date_format)?
+    };
     // From here on the dates are used parsed: their text is freed, unless a rule reads it.
     let mut dropped = Vec::new();
     for col in [offence_col, sanction_col] {
         if !o.exclude.iter().any(|r| input.column(&r.column) == col) {
-            convictions.drop_column(col);
+            loaded.drop_column(col);
             dropped.push(col);
         }
     }
-    let convictions: &LoadedInput = convictions;
+    let convictions: &LoadedInput = loaded;
     let id_col = input.column("person_id");
     let ids = convictions.text(id_col)?;
     let type_col = input.column("sanction_type");
@@ -278,13 +319,23 @@ pub fn compute(
     }
 
     // Which member(s) each row belongs to; rows of no member only count as such.
-    let mut first_member: HashMap<&str, u32, FixedState> =
-        HashMap::with_capacity_and_hasher(members.len(), FixedState::default());
+    // The table holds member indexes only (4 bytes each), hashed and compared by id.
+    let id_hasher = FixedState::default();
+    let id_hash = |id: &str| id_hasher.hash_one(id);
+    let mut first_member: HashTable<u32> = HashTable::with_capacity(members.len());
     let mut next_same_person: Vec<u32> = vec![u32::MAX; members.len()];
     for (k, m) in members.iter().enumerate().rev() {
         let id = m.person_id;
-        if let Some(prev) = first_member.insert(id, k as u32) {
-            next_same_person[k] = prev;
+        let hash = id_hash(id);
+        match first_member.find_mut(hash, |&p| members[p as usize].person_id == id) {
+            Some(prev) => {
+                next_same_person[k] = *prev;
+                *prev = k as u32;
+            }
+            None => {
+                first_member
+                    .insert_unique(hash, k as u32, |&p| id_hash(members[p as usize].person_id));
+            }
         }
     }
     // The join of rows to members is a read-only lookup: both cores share it.
@@ -299,7 +350,10 @@ pub fn compute(
                     "every conviction row needs the id of the person convicted".into(),
                 ));
             };
-            out[i - base] = first_member.get(id).copied().unwrap_or(u32::MAX);
+            out[i - base] = first_member
+                .find(id_hash(id), |&p| members[p as usize].person_id == id)
+                .copied()
+                .unwrap_or(u32::MAX);
         }
         Ok(())
     })?;
@@ -317,7 +371,11 @@ pub fn compute(
         }
     }
     drop(first_member);
-    tracing::debug!("conviction columns read");
+    tracing::debug!(
+        rss_mb = crate::pipeline::resident_mb(),
+        peak_mb = crate::pipeline::peak_mb(),
+        "conviction columns read"
+    );
     // One pass in file order turns every row into a compact record, so the per-person
     // pass below touches one small struct per row instead of every column.
     let codes: Vec<(&str, Sanction)> = o
@@ -378,18 +436,16 @@ pub fn compute(
                 .as_ref()
                 .and_then(|a| a.get(i))
                 .map(str::trim_ascii);
-            let appearance_hash = hasher.hash_one(appearance);
-            let mut h = hasher.build_hasher();
-            for v in &all_values {
-                v.get(i).hash(&mut h);
-            }
+            // Truncated to 32 bits: equal hashes are confirmed on the text.
+            let appearance_hash = hasher.hash_one(appearance) as u32;
+            let content_hash = content_hash(&hasher, all_values.iter().map(|v| v.get(i)));
             rows[i - base] = Row {
-                offence: offence_dates[i].unwrap_or(MISSING_DAY),
-                proven: sanction_dates[i].unwrap_or(MISSING_DAY),
+                offence: offence_dates[i],
+                proven: sanction_dates[i],
                 sanction,
                 rule,
                 appearance_hash,
-                content_hash: h.finish(),
+                content_hash,
             };
         }
         Ok(())
@@ -397,7 +453,11 @@ pub fn compute(
 
     drop(offence_dates);
     drop(sanction_dates);
-    tracing::debug!(rss_mb = crate::pipeline::resident_mb(), "rows prepared");
+    tracing::debug!(
+        rss_mb = crate::pipeline::resident_mb(),
+        peak_mb = crate::pipeline::peak_mb(),
+        "rows prepared"
+    );
 
     // Conviction rows of each member, as one flat array sliced by member (CSR layout).
 
@@ -422,19 +482,114 @@ pub fn compute(
         "rows grouped by member"
     );
 
-    // Rows of one person compare by content, then by position, so exact duplicates are
-    // adjacent and the first copy in file order is the one kept. Hashes order the rows
-    // cheaply; equal hashes are confirmed on the values themselves.
+    // Phase 1, while the text is held: each member's rows are sorted, and every row
+    // compared with the others of the same person that need its text. Rows of one
+    // person compare by content, then by position, so exact duplicates are adjacent and
+    // the first copy in file order is the one kept. Hashes order the rows cheaply; equal
+    // hashes are confirmed on the values themselves.
     let same_content =
         |a: usize, b: usize| -> bool { all_values.iter().all(|v| v.get(a) == v.get(b)) };
     let key = |r: &Row| (r.offence, r.proven, r.sanction, r.content_hash);
-    let same_appearance = |a: usize, b: usize| -> bool {
-        rows[a].appearance_hash == rows[b].appearance_hash
-            && appearances
-                .as_ref()
-                .is_none_or(|v| v.get(a).map(str::trim_ascii) == v.get(b).map(str::trim_ascii))
+    let appearance_of = |i: usize| -> Option<&str> {
+        appearances
+            .as_ref()
+            .and_then(|a| a.get(i))
+            .map(str::trim_ascii)
+            .filter(|a| !a.is_empty())
     };
+    let threads = crate::par::threads().min(members.len()).max(1);
+    let bounds = crate::par::split_weighted(&offsets, threads);
+    // For each position of `flat`: the row it exactly duplicates, and the first row of
+    // the member with the same court appearance id (`NONE` for either when there is none).
+    let mut duplicate_of = vec![NONE; flat.len()];
+    let mut appearance_first = vec![NONE; flat.len()];
+    let compare = |range: std::ops::Range<usize>,
+                   base: usize,
+                   flat: &mut [u32],
+                   duplicate_of: &mut [u32],
+                   appearance_first: &mut [u32]| {
+        // Rows kept (not duplicates) in the current run of rows with equal sort keys: a
+        // row is a duplicate of the first of them with the same text.
+        let mut kept_in_run: Vec<usize> = Vec::new();
+        // The first row of each appearance id seen so far, with its hash.
+        let mut seen: Vec<(u32, usize)> = Vec::new();
+        for m in range {
+            let span = offsets[m] as usize - base..offsets[m + 1] as usize - base;
+            let mine = &mut flat[span.clone()];
+            mine.sort_unstable_by(|&a, &b| {
+                key(&rows[a as usize])
+                    .cmp(&key(&rows[b as usize]))
+                    .then(a.cmp(&b))
+            });
+            kept_in_run.clear();
+            seen.clear();
+            for (j, &row) in mine.iter().enumerate() {
+                let i = row as usize;
+                let r = &rows[i];
+                if kept_in_run
+                    .first()
+                    .is_some_and(|&p| key(&rows[p]) != key(r))
+                {
+                    kept_in_run.clear();
+                }
+                match kept_in_run.iter().copied().find(|&p| same_content(p, i)) {
+                    Some(p) => duplicate_of[span.start + j] = p as u32,
+                    None => kept_in_run.push(i),
+                }
+                if let Some(a) = appearance_of(i) {
+                    let first = seen
+                        .iter()
+                        .find(|&&(h, p)| h == r.appearance_hash && appearance_of(p) == Some(a))
+                        .map(|&(_, p)| p);
+                    let first = first.unwrap_or_else(|| {
+                        seen.push((r.appearance_hash, i));
+                        i
+                    });
+                    appearance_first[span.start + j] = first as u32;
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let mut flat_rest: &mut [u32] = &mut flat;
+        let mut dup_rest: &mut [u32] = &mut duplicate_of;
+        let mut app_rest: &mut [u32] = &mut appearance_first;
+        let mut consumed = 0usize;
+        let mut handles = Vec::new();
+        for w in bounds.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            let len = offsets[hi] as usize - consumed;
+            let (f, ft) = std::mem::take(&mut flat_rest).split_at_mut(len);
+            let (d, dt) = std::mem::take(&mut dup_rest).split_at_mut(len);
+            let (a, at) = std::mem::take(&mut app_rest).split_at_mut(len);
+            flat_rest = ft;
+            dup_rest = dt;
+            app_rest = at;
+            let compare = &compare;
+            let base = consumed;
+            handles.push(scope.spawn(move || compare(lo..hi, base, f, d, a)));
+            consumed += len;
+        }
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    let rows_total = ids.len() as u64;
+    let has_appearances = appearances.is_some();
+    drop(all_values);
+    drop(rule_values);
+    // The text is not needed any more: it is freed before the outcomes are allocated.
+    loaded.release_frame();
+    let convictions: &LoadedInput = loaded;
+    tracing::debug!(
+        rss_mb = crate::pipeline::resident_mb(),
+        peak_mb = crate::pipeline::peak_mb(),
+        "rows compared"
+    );
 
+    // Phase 2: each row's disposition and each member's outcome, from the records alone.
     let window_add = o.window_months;
     let lag_add = o.window_months + o.lag_months;
     let inside = |day: Day, end: Day| match o.window_end {
@@ -445,25 +600,19 @@ pub fn compute(
     // joined in member order, and an error is the first in member order, so the output is
     // the same for any number of threads.
     let process = |range: std::ops::Range<usize>,
-                   flat: &mut [u32],
                    base: usize,
                    people: &mut [PersonOutcome],
                    rows_out: &mut [RowOutcome]|
      -> Result<(), DataError> {
         let first_member = range.start;
         let mut next_out = 0usize;
-        let mut counted_appearances: Vec<usize> = Vec::new();
+        let mut counted_appearances: Vec<u32> = Vec::new();
         for m in range {
             let member = &members[m];
             let start = member.index_date;
             let window_end = add_months(start, window_add);
             let lag_end = add_months(start, lag_add);
-            let mine = &mut flat[offsets[m] as usize - base..offsets[m + 1] as usize - base];
-            mine.sort_unstable_by(|&a, &b| {
-                key(&rows[a as usize])
-                    .cmp(&key(&rows[b as usize]))
-                    .then(a.cmp(&b))
-            });
+            let span = offsets[m] as usize..offsets[m + 1] as usize;
             let mut outcome = PersonOutcome {
                 window_end,
                 lag_end,
@@ -472,27 +621,24 @@ pub fn compute(
                 first_offence: None,
             };
             counted_appearances.clear();
-            let mut kept: Option<usize> = None;
-            for &row in mine.iter() {
+            for pos in span {
+                let row = flat[pos];
                 let i = row as usize;
                 let r = rows[i];
-                let duplicate_of = kept.filter(|&p| key(&rows[p]) == key(&r) && same_content(p, i));
-                if duplicate_of.is_none() {
-                    kept = Some(i);
-                }
+                let duplicate = duplicate_of[pos];
                 let disposition = 'd: {
                     if r.offence == MISSING_DAY || r.proven == MISSING_DAY {
                         break 'd Disposition::MissingDate;
                     }
                     let (offence, proven) = (r.offence, r.proven);
-                    if let Some(p) = duplicate_of {
+                    if duplicate != NONE {
                         match o.duplicates {
                         DuplicatePolicy::Collapse => break 'd Disposition::Duplicate,
                         DuplicatePolicy::Error => {
                             return Err(convictions.bad_value(
                                 i,
                                 id_col,
-                                format!("row is an exact duplicate of row {}", p + 1),
+                                format!("row is an exact duplicate of row {}", duplicate as usize + 1),
                                 "set outcome.duplicates = \"collapse\" to count such rows once, or remove the copy".into(),
                             ))
                         }
@@ -521,26 +667,22 @@ pub fn compute(
                 };
                 if disposition == Disposition::Counted {
                     outcome.offences += 1;
-                    let appearance = appearances
-                        .as_ref()
-                        .and_then(|a| a.get(i))
-                        .filter(|a| !a.trim_ascii().is_empty());
-                    match appearance {
-                    Some(_) if !counted_appearances.iter().any(|&c| same_appearance(c, i)) => {
-                        counted_appearances.push(i);
+                    match appearance_first[pos] {
+                        NONE if o.unit == CountingUnit::ConvictionEvent => {
+                            return Err(convictions.bad_value(
+                                i,
+                                appearance_col,
+                                "court appearance id is missing on a counted row".into(),
+                                "conviction events are counted by appearance id; complete the extract"
+                                    .into(),
+                            ))
+                        }
+                        NONE => {}
+                        first if !counted_appearances.contains(&first) => {
+                            counted_appearances.push(first);
+                        }
+                        _ => {}
                     }
-                    Some(_) => {}
-                    None if o.unit == CountingUnit::ConvictionEvent => {
-                        return Err(convictions.bad_value(
-                            i,
-                            appearance_col,
-                            "court appearance id is missing on a counted row".into(),
-                            "conviction events are counted by appearance id; complete the extract"
-                                .into(),
-                        ))
-                    }
-                    None => {}
-                }
                     // Rows are in offence-date order, so the first counted one is the earliest.
                     if outcome.first_offence.is_none() {
                         outcome.first_offence = Some(r.offence);
@@ -558,36 +700,29 @@ pub fn compute(
             outcome.events = counted_appearances.len() as u64;
             people[m - first_member] = outcome;
         }
+        debug_assert_eq!(next_out, rows_out.len());
+        let _ = base;
         Ok(())
     };
-    let threads = crate::par::threads().min(members.len()).max(1);
-    let bounds = crate::par::split_weighted(&offsets, threads);
     let mut people = vec![PersonOutcome::default(); members.len()];
     let mut rows_out = vec![RowOutcome::default(); flat.len()];
-    let mut parts = Vec::with_capacity(threads);
-    {
-        let mut flat_rest: &mut [u32] = &mut flat;
+    let results: Vec<std::thread::Result<Result<(), DataError>>> = std::thread::scope(|scope| {
         let mut people_rest: &mut [PersonOutcome] = &mut people;
         let mut rows_rest: &mut [RowOutcome] = &mut rows_out;
         let mut consumed = 0usize;
+        let mut handles = Vec::new();
         for w in bounds.windows(2) {
             let (lo, hi) = (w[0], w[1]);
             let len = offsets[hi] as usize - consumed;
-            let (f, ft) = std::mem::take(&mut flat_rest).split_at_mut(len);
             let (r, rt) = std::mem::take(&mut rows_rest).split_at_mut(len);
             let (p, pt) = std::mem::take(&mut people_rest).split_at_mut(hi - lo);
-            flat_rest = ft;
             rows_rest = rt;
             people_rest = pt;
-            parts.push((lo..hi, f, consumed, p, r));
+            let process = &process;
+            let base = consumed;
+            handles.push(scope.spawn(move || process(lo..hi, base, p, r)));
             consumed += len;
         }
-    }
-    let results: Vec<std::thread::Result<Result<(), DataError>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|(range, f, base, p, r)| scope.spawn(move || process(range, f, base, p, r)))
-            .collect();
         handles.into_iter().map(|h| h.join()).collect()
     });
     for r in results {
@@ -604,7 +739,84 @@ pub fn compute(
         people,
         rows: rows_out,
         rows_not_in_audit,
-        rows_total: ids.len() as u64,
-        has_appearances: appearances.is_some(),
+        rows_total,
+        has_appearances,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Two offence codes whose rows (person D1, a conviction at appearance A01) have the
+    /// same 32-bit content hash: found by a birthday search.
+    fn colliding_codes() -> (String, String) {
+        let hasher = FixedState::default();
+        let mut seen: HashMap<u32, String> = HashMap::new();
+        for n in 0u64.. {
+            let code = format!("C{n}");
+            let values = [
+                Some("D1"),
+                Some("conviction"),
+                Some("A01"),
+                Some(code.as_str()),
+            ];
+            let h = content_hash(&hasher, values.into_iter());
+            if let Some(other) = seen.insert(h, code.clone()) {
+                return (other, code);
+            }
+        }
+        unreachable!()
+    }
+
+    /// Rows whose hashes collide but whose text differs are not duplicates, and do not
+    /// hide a real copy of an earlier row behind them.
+    #[test]
+    fn a_hash_collision_neither_makes_nor_hides_a_duplicate() {
+        let (x, y) = colliding_codes();
+        assert_ne!(x, y);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spec_text = include_str!("../tests/scenarios/duplicates/collapse.toml");
+        std::fs::write(dir.path().join("spec.toml"), spec_text).expect("spec");
+        std::fs::write(
+            dir.path().join("people.csv"),
+            "person_id,index_date\nD1,2011-10-01\n",
+        )
+        .expect("people");
+        // Data rows 1 and 3 are the same offence; row 2 differs from them only in its
+        // code, whose hash equals theirs.
+        let csv = format!(
+            "person_id,offence_date,sanction_date,sanction_type,appearance_id,offence_code\n\
+             D1,2012-01-01,2012-01-20,conviction,A01,{x}\n\
+             D1,2012-01-01,2012-01-20,conviction,A01,{y}\n\
+             D1,2012-01-01,2012-01-20,conviction,A01,{x}\n"
+        );
+        std::fs::write(dir.path().join("convictions.csv"), csv).expect("convictions");
+        let spec = AuditSpec::load(&dir.path().join("spec.toml")).expect("spec");
+        let mut convictions = crate::data::load_parsing_dates(
+            &spec.convictions,
+            &conviction_columns(&spec),
+            true,
+            &dates_parsed_on_read(&spec),
+        )
+        .expect("load");
+        let members = [MemberRef {
+            person_id: "D1",
+            index_date: crate::dates::parse_iso("2011-10-01").expect("date"),
+        }];
+        let out = compute(&spec, &members, &mut convictions).expect("outcomes");
+        let dispositions: Vec<(u32, Disposition)> =
+            out.rows.iter().map(|r| (r.row, r.disposition)).collect();
+        assert_eq!(
+            dispositions,
+            [
+                (0, Disposition::Counted),
+                (1, Disposition::Counted),
+                (2, Disposition::Duplicate)
+            ]
+        );
+        assert_eq!(out.people[0].offences, 2);
+        assert_eq!(out.people[0].events, 1);
+    }
 }

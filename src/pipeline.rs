@@ -212,10 +212,11 @@ pub fn load_inputs(
     tracing::info!(input = %spec.convictions.path.display(), "hashing and reading");
     // Every column of the convictions input is read: exact duplicates are judged on the
     // whole row.
-    let convictions = data::load(
+    let convictions = data::load_parsing_dates(
         &with_path(&spec.convictions),
         &outcomes::conviction_columns(spec),
         true,
+        &outcomes::dates_parsed_on_read(spec),
     )?;
     let document = |input: &Option<InputSpec>| -> Result<Option<LoadedInput>, DataError> {
         input
@@ -254,6 +255,7 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
     } = inputs;
     tracing::info!(rows = people.rows(), "building cohort");
     let cohort = cohort::build(&spec, &people)?;
+    tracing::debug!(rss_mb = resident_mb(), "cohort built");
     let pool_cohort = match (&spec.pool, &pool) {
         (Some(pool_spec), Some(pool)) => Some(cohort::build_pool(&spec, pool_spec, pool)?),
         _ => None,
@@ -323,6 +325,8 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
     tracing::info!(
         members = members.len(),
         rows = convictions.rows(),
+        rss_mb = resident_mb(),
+        peak_mb = peak_mb(),
         "computing outcomes"
     );
     let outcomes = outcomes::compute(&spec, &members, &mut convictions)?;
