@@ -386,30 +386,35 @@ fn cmd_run(
             (None, _) => Path::new("evidence").join(&id),
         };
         let started_on = now_rfc3339();
-        let audit = match pipeline::load_inputs(&spec, &Default::default())
-            .map_err(pipeline::AuditError::from)
-            .and_then(|inputs| pipeline::audit(spec, inputs))
-        {
-            Ok(a) => a,
-            Err(e) => return error(EXIT_BAD_INPUT, e),
+        let opts = bundle::WriteOptions {
+            out: dest.clone(),
+            embed_inputs: embed,
+            force,
         };
+        // The destination is checked, and the bundle's folder made, before any input is
+        // read: each input is copied into it on the pass that hashes it.
+        let staging = match bundle::Staging::begin(&opts) {
+            Ok(s) => s,
+            Err(e) => return bundle_error(e),
+        };
+        let copy_root = staging.inputs_root();
+        let audit =
+            match pipeline::load_inputs_copying(&spec, &Default::default(), copy_root.as_deref())
+                .map_err(pipeline::AuditError::from)
+                .and_then(|inputs| pipeline::audit(spec, inputs))
+            {
+                Ok(a) => a,
+                Err(e) => return error(EXIT_BAD_INPUT, e),
+            };
         let run = bundle::RunDetails {
             started_on,
             finished_on: now_rfc3339(),
             invocation_id: invocation_id(),
             polars_max_threads: polars_threads(),
         };
-        let opts = bundle::WriteOptions {
-            out: dest.clone(),
-            embed_inputs: embed,
-            force,
-        };
-        let written = match bundle::write(&audit, &key, &run, &opts) {
+        let written = match staging.finish(&audit, &key, &run) {
             Ok(p) => p,
-            Err(e @ bundle::BundleError::Exists { .. }) => return error(EXIT_BAD_INPUT, e),
-            Err(e @ bundle::BundleError::InputChanged { .. }) => return error(EXIT_BAD_INPUT, e),
-            Err(e @ bundle::BundleError::NotABundle { .. }) => return error(EXIT_BAD_INPUT, e),
-            Err(e) => return error(EXIT_OUTPUT_FAILED, e),
+            Err(e) => return bundle_error(e),
         };
         disputed |= audit
             .reconciliation
@@ -428,6 +433,18 @@ fn cmd_run(
         EXIT_CLAIM_DISPUTED
     } else {
         EXIT_OK
+    }
+}
+
+/// The exit code and message of a failure to write a bundle: the user's input (an
+/// existing bundle without `--force`, a changed input, a folder that is not a bundle)
+/// or the output (disk full, read-only, a path through a file).
+fn bundle_error(e: bundle::BundleError) -> u8 {
+    match e {
+        e @ (bundle::BundleError::Exists { .. }
+        | bundle::BundleError::InputChanged { .. }
+        | bundle::BundleError::NotABundle { .. }) => error(EXIT_BAD_INPUT, e),
+        e => error(EXIT_OUTPUT_FAILED, e),
     }
 }
 

@@ -118,6 +118,8 @@ pub struct LoadedInput {
     /// Date columns parsed while the file was read (their text is not kept): column
     /// name, date format, day numbers with [`dates::MISSING`] where empty.
     days: Vec<(String, String, Arc<Vec<Day>>)>,
+    /// The bundle copy written while the file was read, if one was asked for.
+    pub copy: Option<InputCopy>,
 }
 
 impl LoadedInput {
@@ -358,6 +360,60 @@ struct HashPass {
     bad_utf8_at: Option<u64>,
     /// The record structure, for CSV.
     csv: Option<CsvScan>,
+    /// The copy written on the way, if one was asked for.
+    copy: Option<InputCopy>,
+}
+
+/// A copy of an input written while it is hashed: the bytes hashed, block by block.
+#[derive(Debug, Clone)]
+pub enum InputCopy {
+    /// Written in full at this path (not yet fsynced: the bundle's writer does that
+    /// with the other files, so the disk is not waited for while the audit runs).
+    Written(PathBuf),
+    /// Could not be written (a full disk, a read-only folder): the input is still read
+    /// and audited, and the bundle is refused when it is written.
+    Failed {
+        path: PathBuf,
+        error: Arc<std::io::Error>,
+    },
+}
+
+/// The file a copy is being written to, or why it stopped.
+struct CopyOut {
+    path: PathBuf,
+    file: std::io::Result<File>,
+}
+
+impl CopyOut {
+    fn create(path: &Path) -> CopyOut {
+        let file = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| File::create(path));
+        CopyOut {
+            path: path.to_path_buf(),
+            file,
+        }
+    }
+
+    fn write(&mut self, chunk: &[u8]) {
+        use std::io::Write;
+        if let Ok(f) = &mut self.file {
+            if let Err(e) = f.write_all(chunk) {
+                self.file = Err(e);
+            }
+        }
+    }
+
+    fn finish(self) -> InputCopy {
+        match self.file {
+            Ok(_) => InputCopy::Written(self.path),
+            Err(e) => InputCopy::Failed {
+                path: self.path,
+                error: Arc::new(e),
+            },
+        }
+    }
 }
 
 /// The record structure of a CSV file, followed byte by byte on the hashing pass: how
@@ -542,8 +598,9 @@ fn read_csv_blocks(
     path: &Path,
     columns: &[&str],
     dates: &DatesOnRead<'_>,
+    copy_to: Option<&Path>,
 ) -> std::io::Result<(HashPass, PolarsResult<DataFrame>, BlockDays)> {
-    read_csv_blocks_of(path, columns, dates, CSV_BLOCK)
+    read_csv_blocks_of(path, columns, dates, copy_to, CSV_BLOCK)
 }
 
 /// Date columns of a CSV input to parse block by block as it is read, so that their
@@ -615,13 +672,16 @@ fn read_csv_blocks_of(
     path: &Path,
     columns: &[&str],
     dates: &DatesOnRead<'_>,
+    copy_to: Option<&Path>,
     block: usize,
 ) -> std::io::Result<(HashPass, PolarsResult<DataFrame>, BlockDays)> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
     let file_path = path.to_path_buf();
+    let copy_to = copy_to.map(Path::to_path_buf);
     let reader = std::thread::spawn(move || -> std::io::Result<HashPass> {
         use sha2::{Digest, Sha256};
         let mut file = File::open(&file_path)?;
+        let mut copy = copy_to.as_deref().map(CopyOut::create);
         let mut hasher = Sha256::new();
         let mut scan = CsvScan::default();
         let mut carry = Vec::new();
@@ -649,6 +709,9 @@ fn read_csv_blocks_of(
             }
             let chunk = &pending[start..];
             hasher.update(chunk);
+            if let Some(copy) = &mut copy {
+                copy.write(chunk);
+            }
             scan.feed(chunk);
             if bad_utf8_at.is_none() {
                 bad_utf8_at = check_utf8_block(&mut carry, chunk, total);
@@ -688,6 +751,7 @@ fn read_csv_blocks_of(
             bytes: total,
             bad_utf8_at,
             csv: Some(scan),
+            copy: copy.map(CopyOut::finish),
         })
     });
     let mut frame: Option<DataFrame> = None;
@@ -785,8 +849,9 @@ fn parse_csv_bytes(bytes: Vec<u8>, columns: &[&str]) -> PolarsResult<DataFrame> 
 
 /// Streams a file through SHA-256, and for CSV checks UTF-8 and follows the records on
 /// the way.
-fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
+fn hash_pass(path: &Path, csv: bool, copy_to: Option<&Path>) -> std::io::Result<HashPass> {
     use sha2::{Digest, Sha256};
+    let mut copy = copy_to.map(CopyOut::create);
     let check_utf8 = csv;
     let mut scan = csv.then(CsvScan::default);
     let mut hasher = Sha256::new();
@@ -796,6 +861,9 @@ fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
     for_each_block(File::open(path)?, |chunk| {
         let n = chunk.len();
         hasher.update(chunk);
+        if let Some(copy) = &mut copy {
+            copy.write(chunk);
+        }
         if let Some(scan) = &mut scan {
             scan.feed(chunk);
         }
@@ -816,6 +884,7 @@ fn hash_pass(path: &Path, csv: bool) -> std::io::Result<HashPass> {
         bytes: total,
         bad_utf8_at,
         csv: scan,
+        copy: copy.map(CopyOut::finish),
     })
 }
 
@@ -946,19 +1015,42 @@ pub fn load(
     columns: &[(String, String)],
     all_columns: bool,
 ) -> Result<LoadedInput, DataError> {
-    load_parsing_dates(input, columns, all_columns, &[])
+    load_with(
+        input,
+        columns,
+        &LoadOptions {
+            all_columns,
+            ..LoadOptions::default()
+        },
+    )
 }
 
-/// [`load`], parsing the `date_columns` of a CSV input (file names, read among
-/// `columns`) in its `date_format` block by block as it is read: their text is not
-/// kept, and [`LoadedInput::days`] gives their days. A value that is not a date is an
-/// error naming its row, found once every check of the file as a whole has passed.
-pub fn load_parsing_dates(
+/// How [`load_with`] reads an input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions<'a> {
+    /// Read every column of the file, not only the columns named.
+    pub all_columns: bool,
+    /// Date columns of a CSV input (file names, read among the columns) to parse in the
+    /// input's `date_format` block by block as it is read: their text is not kept, and
+    /// [`LoadedInput::take_days`] gives their days. A value that is not a date is an
+    /// error naming its row, reported once every check of the file as a whole passed.
+    pub date_columns: &'a [&'a str],
+    /// Write a copy of the file here while hashing it (the bundle's `inputs/` copy):
+    /// the very bytes hashed, so it need not be read or hashed again.
+    pub copy_to: Option<&'a Path>,
+}
+
+/// [`load`] with the choices of [`LoadOptions`].
+pub fn load_with(
     input: &InputSpec,
     columns: &[(String, String)],
-    all_columns: bool,
-    date_columns: &[&str],
+    opts: &LoadOptions<'_>,
 ) -> Result<LoadedInput, DataError> {
+    let LoadOptions {
+        all_columns,
+        date_columns,
+        copy_to,
+    } = *opts;
     let path = input.path.clone();
     let io = |source| DataError::Io {
         path: path.clone(),
@@ -999,10 +1091,11 @@ pub fn load_parsing_dates(
         format: &input.date_format,
     };
     let (pass, parsed, days) = if input.format == InputFormat::Csv {
-        read_csv_blocks(&path, &wanted, &on_read).map_err(io)?
+        read_csv_blocks(&path, &wanted, &on_read, copy_to).map_err(io)?
     } else {
         let hash_path = path.clone();
-        let hasher = std::thread::spawn(move || hash_pass(&hash_path, false));
+        let copy_path = copy_to.map(Path::to_path_buf);
+        let hasher = std::thread::spawn(move || hash_pass(&hash_path, false, copy_path.as_deref()));
         let parsed = read_frame(input.format, &path, &wanted);
         let pass = hasher
             .join()
@@ -1094,6 +1187,7 @@ pub fn load_parsing_dates(
     Ok(LoadedInput {
         text: None,
         days,
+        copy: pass.copy,
         rows: frame.height(),
         name: input.name.clone(),
         path,
@@ -1286,6 +1380,7 @@ pub fn load_document(input: &InputSpec) -> Result<LoadedInput, DataError> {
         rows,
         text: Some(text),
         days: Vec::new(),
+        copy: None,
     })
 }
 
@@ -1424,13 +1519,13 @@ mod tests {
         let cols = ["id", "note", "code"];
         let no_dates = DatesOnRead::default();
         let (whole_pass, whole, _) =
-            read_csv_blocks_of(&path, &cols, &no_dates, 1 << 20).expect("read");
+            read_csv_blocks_of(&path, &cols, &no_dates, None, 1 << 20).expect("read");
         let whole = whole.expect("parse");
         assert_eq!(whole.height(), 41);
         assert_eq!(whole_pass.csv.as_ref().map(CsvScan::data_rows), Some(41));
         for block in [1, 2, 3, 5, 8, 13, 64, 200] {
             let (pass, frame, _) =
-                read_csv_blocks_of(&path, &cols, &no_dates, block).expect("read");
+                read_csv_blocks_of(&path, &cols, &no_dates, None, block).expect("read");
             let mut frame = frame.expect("parse");
             frame.rechunk_mut();
             assert_eq!(pass.digest, whole_pass.digest, "block {block}");
@@ -1478,7 +1573,7 @@ mod tests {
         std::fs::write(&path, &text).expect("write");
         let cols = ["id", "offence", "note", "sanction"];
         let none = DatesOnRead::default();
-        let (_, whole, _) = read_csv_blocks_of(&path, &cols, &none, 1 << 20).expect("read");
+        let (_, whole, _) = read_csv_blocks_of(&path, &cols, &none, None, 1 << 20).expect("read");
         let whole = whole.expect("parse");
         let expected: Vec<Vec<Day>> = ["offence", "sanction"]
             .iter()
@@ -1497,7 +1592,8 @@ mod tests {
             format: "%Y-%m-%d",
         };
         for block in [7, 64, 100, 1000, 4096, 1 << 20] {
-            let (_, frame, days) = read_csv_blocks_of(&path, &cols, &on_read, block).expect("read");
+            let (_, frame, days) =
+                read_csv_blocks_of(&path, &cols, &on_read, None, block).expect("read");
             let frame = frame.expect("parse");
             assert_eq!(days.expect("days"), expected, "block {block}");
             // The dates' text is not kept; the other columns are, in every row.
@@ -1531,7 +1627,8 @@ mod tests {
             format: "%Y-%m-%d",
         };
         for block in [7, 64, 100, 1000, 1 << 20] {
-            let (_, _, days) = read_csv_blocks_of(&path, &cols, &on_read, block).expect("read");
+            let (_, _, days) =
+                read_csv_blocks_of(&path, &cols, &on_read, None, block).expect("read");
             let bad = days.expect_err("a bad date");
             assert_eq!(
                 bad,
@@ -1632,7 +1729,7 @@ mod tests {
         let bad_at = bytes.len() + 2;
         bytes.extend(b"1,\xe9\n");
         std::fs::write(&p, &bytes).unwrap();
-        let pass = hash_pass(&p, true).unwrap();
+        let pass = hash_pass(&p, true, None).unwrap();
         assert_eq!(pass.bad_utf8_at, Some(bad_at as u64));
         assert_eq!(pass.digest, Sha256Digest::of_bytes(&bytes));
         assert_eq!(row_of_offset(&p, bad_at as u64).unwrap(), 2);

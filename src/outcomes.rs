@@ -794,11 +794,14 @@ mod tests {
         );
         std::fs::write(dir.path().join("convictions.csv"), csv).expect("convictions");
         let spec = AuditSpec::load(&dir.path().join("spec.toml")).expect("spec");
-        let mut convictions = crate::data::load_parsing_dates(
+        let mut convictions = crate::data::load_with(
             &spec.convictions,
             &conviction_columns(&spec),
-            true,
-            &dates_parsed_on_read(&spec),
+            &crate::data::LoadOptions {
+                all_columns: true,
+                date_columns: &dates_parsed_on_read(&spec),
+                copy_to: None,
+            },
         )
         .expect("load");
         let members = [MemberRef {

@@ -3,11 +3,11 @@
 //! function of the previous stages' values; only [`crate::data::load`] reads files.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cohort::{self, CohortResult};
 use crate::compare::{self, CompareError, InferenceResult, MatchedAnalysis, WeightedTotals};
-use crate::data::{self, DataError, LoadedInput};
+use crate::data::{self, DataError, LoadOptions, LoadedInput};
 use crate::decision::{self, DecisionError, Evaluation, PaymentLine, POOLED};
 use crate::exact::Ratio;
 use crate::measures::{self, Totals};
@@ -183,6 +183,25 @@ pub fn load_inputs(
     spec: &AuditSpec,
     paths: &BTreeMap<String, PathBuf>,
 ) -> Result<Inputs, DataError> {
+    load_inputs_copying(spec, paths, None)
+}
+
+/// [`load_inputs`], writing each table input's bundle copy under `copy_root` (a
+/// bundle being assembled, [`crate::bundle::Staging::inputs_root`]) on the pass that
+/// hashes it.
+pub fn load_inputs_copying(
+    spec: &AuditSpec,
+    paths: &BTreeMap<String, PathBuf>,
+    copy_root: Option<&Path>,
+) -> Result<Inputs, DataError> {
+    let copy_of = |input: &InputSpec| {
+        copy_root.map(|root| {
+            root.join(crate::evidence::input_bundle_path(
+                &input.name,
+                input.format,
+            ))
+        })
+    };
     let with_path = |input: &InputSpec| -> InputSpec {
         let mut i = input.clone();
         if let Some(p) = paths.get(&input.name) {
@@ -192,19 +211,27 @@ pub fn load_inputs(
     };
     tracing::info!(input = %spec.people.path.display(), "hashing and reading");
     let people_spec = with_path(&spec.people);
-    let people = data::load(
+    let people_copy = copy_of(&people_spec);
+    let people = data::load_with(
         &people_spec,
         &crate::sensitivity::people_columns(spec, &people_spec),
-        false,
+        &LoadOptions {
+            copy_to: people_copy.as_deref(),
+            ..LoadOptions::default()
+        },
     )?;
     let pool = match &spec.pool {
         Some(p) => {
             let pool_spec = with_path(p);
             tracing::info!(input = %pool_spec.path.display(), "hashing and reading");
-            Some(data::load(
+            let pool_copy = copy_of(&pool_spec);
+            Some(data::load_with(
                 &pool_spec,
                 &crate::sensitivity::people_columns(spec, &pool_spec),
-                false,
+                &LoadOptions {
+                    copy_to: pool_copy.as_deref(),
+                    ..LoadOptions::default()
+                },
             )?)
         }
         None => None,
@@ -212,11 +239,16 @@ pub fn load_inputs(
     tracing::info!(input = %spec.convictions.path.display(), "hashing and reading");
     // Every column of the convictions input is read: exact duplicates are judged on the
     // whole row.
-    let convictions = data::load_parsing_dates(
-        &with_path(&spec.convictions),
+    let convictions_spec = with_path(&spec.convictions);
+    let convictions_copy = copy_of(&convictions_spec);
+    let convictions = data::load_with(
+        &convictions_spec,
         &outcomes::conviction_columns(spec),
-        true,
-        &outcomes::dates_parsed_on_read(spec),
+        &LoadOptions {
+            all_columns: true,
+            date_columns: &outcomes::dates_parsed_on_read(spec),
+            copy_to: convictions_copy.as_deref(),
+        },
     )?;
     let document = |input: &Option<InputSpec>| -> Result<Option<LoadedInput>, DataError> {
         input

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
 
-use crate::data::LoadedInput;
+use crate::data::{InputCopy, LoadedInput};
 use crate::digest::Sha256Digest;
 use crate::evidence;
 use crate::pipeline::Audit;
@@ -324,6 +324,52 @@ pub fn write(
     run: &RunDetails,
     opts: &WriteOptions,
 ) -> Result<PathBuf, BundleError> {
+    Staging::begin(opts)?.finish(audit, key, run)
+}
+
+/// A bundle being assembled: the checks on its destination are done and its temporary
+/// folder exists, so the inputs can be copied into it while they are read
+/// ([`Staging::inputs_root`]). Dropped without [`Staging::finish`], it leaves nothing.
+pub struct Staging {
+    opts: WriteOptions,
+    parent: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+impl Staging {
+    /// Checks the destination (`--force` rules, the parent folder) and creates the
+    /// temporary folder beside it.
+    pub fn begin(opts: &WriteOptions) -> Result<Staging, BundleError> {
+        let (parent, tmp) = begin_staging(opts)?;
+        Ok(Staging {
+            opts: opts.clone(),
+            parent,
+            tmp,
+        })
+    }
+
+    /// The folder the bundle is assembled in: an input copied to
+    /// `inputs_root().join(evidence::input_bundle_path(..))` while it is read is not
+    /// copied again.
+    pub fn inputs_root(&self) -> Option<PathBuf> {
+        self.opts
+            .embed_inputs
+            .then(|| self.tmp.path().join(STAGED_DIR))
+    }
+
+    /// Writes the evidence, signs and installs the bundle. Returns its path.
+    pub fn finish(
+        self,
+        audit: &Audit,
+        key: &SigningKey,
+        run: &RunDetails,
+    ) -> Result<PathBuf, BundleError> {
+        finish_staging(audit, key, run, &self.opts, &self.parent, self.tmp)
+    }
+}
+
+/// The destination checks and the temporary folder of [`Staging::begin`].
+fn begin_staging(opts: &WriteOptions) -> Result<(PathBuf, tempfile::TempDir), BundleError> {
     let out = &opts.out;
     if fs::symlink_metadata(out).is_ok() {
         if !opts.force {
@@ -352,6 +398,20 @@ pub fn write(
     // never itself a bundle, however far the run got.
     let staging = tmp.path().join(STAGED_DIR);
     fs::create_dir(&staging).map_err(io_err("create a temporary folder in", tmp.path()))?;
+    Ok((parent, tmp))
+}
+
+/// Everything of [`write`] after the temporary folder exists.
+fn finish_staging(
+    audit: &Audit,
+    key: &SigningKey,
+    run: &RunDetails,
+    opts: &WriteOptions,
+    parent: &Path,
+    tmp: tempfile::TempDir,
+) -> Result<PathBuf, BundleError> {
+    let out = &opts.out;
+    let staging = tmp.path().join(STAGED_DIR);
     let root = staging.as_path();
 
     // The files are independent: write (and hash) the evidence and copy the inputs side
@@ -372,7 +432,19 @@ pub fn write(
         for input in inputs {
             handles.push(scope.spawn(move || {
                 let rel = evidence::input_bundle_path(&input.name, input.format);
-                copy_input(&input.path, root, &rel, input.sha256).map(|d| (rel, d))
+                match &input.copy {
+                    // Copied as it was read: the very bytes hashed; made durable here.
+                    Some(InputCopy::Written(at)) if *at == root.join(&rel) => fs::File::open(at)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io_err("write", at))
+                        .map(|()| (rel, (input.sha256, input.bytes))),
+                    Some(InputCopy::Failed { path, error }) => Err(BundleError::Io {
+                        action: "write",
+                        path: path.clone(),
+                        source: std::io::Error::new(error.kind(), error.to_string()),
+                    }),
+                    _ => copy_input(&input.path, root, &rel, input.sha256).map(|d| (rel, d)),
+                }
             }));
         }
         handles
@@ -428,7 +500,7 @@ pub fn write(
 
     let partial = tmp.keep();
     let staged = partial.join(STAGED_DIR);
-    if let Err(e) = install(&staged, out, &parent) {
+    if let Err(e) = install(&staged, out, parent) {
         let _ = fs::remove_dir_all(&partial);
         return Err(e);
     }
