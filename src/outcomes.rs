@@ -600,7 +600,6 @@ pub fn compute(
     // joined in member order, and an error is the first in member order, so the output is
     // the same for any number of threads.
     let process = |range: std::ops::Range<usize>,
-                   base: usize,
                    people: &mut [PersonOutcome],
                    rows_out: &mut [RowOutcome]|
      -> Result<(), DataError> {
@@ -701,7 +700,6 @@ pub fn compute(
             people[m - first_member] = outcome;
         }
         debug_assert_eq!(next_out, rows_out.len());
-        let _ = base;
         Ok(())
     };
     let mut people = vec![PersonOutcome::default(); members.len()];
@@ -719,8 +717,7 @@ pub fn compute(
             rows_rest = rt;
             people_rest = pt;
             let process = &process;
-            let base = consumed;
-            handles.push(scope.spawn(move || process(lo..hi, base, p, r)));
+            handles.push(scope.spawn(move || process(lo..hi, p, r)));
             consumed += len;
         }
         handles.into_iter().map(|h| h.join()).collect()

@@ -311,25 +311,15 @@ pub const PARTIAL_PREFIX: &str = ".outcome-audit-partial-";
 /// Folder inside a [`PARTIAL_PREFIX`] folder where a bundle is assembled.
 const STAGED_DIR: &str = "bundle";
 
-/// Writes, signs and atomically installs a bundle. Returns the bundle's path.
+/// A bundle being assembled: the checks on its destination are done and its temporary
+/// folder exists, so the inputs can be copied into it while they are read
+/// ([`Staging::inputs_root`]). Dropped without [`Staging::finish`], it leaves nothing.
 ///
 /// Crash safety: the bundle is assembled in a temporary folder beside `opts.out`
 /// ([`PARTIAL_PREFIX`]), every file and folder of it is fsynced, and only then is it
 /// moved to `opts.out` in one rename (or, with `--force` over an existing bundle, one
 /// atomic exchange of the two folders; see `install`). Killed at any moment, a run
 /// leaves at `opts.out` either what was there before or the complete new bundle.
-pub fn write(
-    audit: &Audit,
-    key: &SigningKey,
-    run: &RunDetails,
-    opts: &WriteOptions,
-) -> Result<PathBuf, BundleError> {
-    Staging::begin(opts)?.finish(audit, key, run)
-}
-
-/// A bundle being assembled: the checks on its destination are done and its temporary
-/// folder exists, so the inputs can be copied into it while they are read
-/// ([`Staging::inputs_root`]). Dropped without [`Staging::finish`], it leaves nothing.
 pub struct Staging {
     opts: WriteOptions,
     parent: PathBuf,
@@ -401,7 +391,7 @@ fn begin_staging(opts: &WriteOptions) -> Result<(PathBuf, tempfile::TempDir), Bu
     Ok((parent, tmp))
 }
 
-/// Everything of [`write`] after the temporary folder exists.
+/// Everything of [`Staging::finish`]: the evidence, the signature and the install.
 fn finish_staging(
     audit: &Audit,
     key: &SigningKey,
