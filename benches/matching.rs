@@ -75,15 +75,12 @@ fn main() {
     let logits: Vec<f64> = x.chunks(p).map(|r| fit.linear_predictor(r)).collect();
     let (_, var) = stats::weighted_mean_var(&logits, &vec![1.0; n]).expect("var");
     let caliper = 0.2 * var.sqrt();
+    let ids: Vec<String> = (0..n).map(|i| format!("{i:08}")).collect();
     let unit = |i: usize| Unit {
         index: i,
-        id: format!("{i:08}"),
+        id: &ids[i],
         logit: logits[i],
-        stratum: if i % 2 == 0 {
-            "cohort-1".into()
-        } else {
-            "cohort-2".into()
-        },
+        stratum: if i % 2 == 0 { "cohort-1" } else { "cohort-2" },
     };
     let t_units: Vec<Unit> = (0..treated).map(unit).collect();
     let c_units: Vec<Unit> = (treated..n).map(unit).collect();

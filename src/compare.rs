@@ -13,7 +13,7 @@
 //! confidence intervals are floating point, computed sequentially in a fixed order so
 //! that they are bit-for-bit the same on every run and thread count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::cohort::{CohortResult, Member};
 use crate::data::{DataError, LoadedInput};
@@ -88,12 +88,52 @@ pub struct MatchedAnalysis {
     pub balance_ok: bool,
 }
 
-/// Values of the model's terms for the eligible rows of one input.
-struct DesignRows {
-    /// Row-major, one row per unit, `terms.len()` columns.
+/// Values of the model's terms for every unit of the model, the treated first: one
+/// matrix, which the fit reads whole and each side reads its part of.
+struct Design {
+    /// Row-major, one row per unit, `width` columns.
     x: Vec<f64>,
-    /// Stratum (period and exact-matching values) of each unit.
-    strata: Vec<String>,
+    width: usize,
+    /// Stratum (period and exact-matching values) of each unit, as an index into
+    /// `names`: a few distinct strings, not one per unit.
+    strata: Vec<u32>,
+    names: Vec<String>,
+    /// `names` by value, to number a new stratum; looked up only, never iterated.
+    numbers: HashMap<String, u32>,
+}
+
+impl Design {
+    fn with_capacity(units: usize, width: usize) -> Design {
+        Design {
+            x: Vec::with_capacity(units * width),
+            width,
+            strata: Vec::with_capacity(units),
+            names: Vec::new(),
+            numbers: HashMap::new(),
+        }
+    }
+
+    /// Rows `range` of the matrix.
+    fn rows(&self, range: std::ops::Range<usize>) -> &[f64] {
+        &self.x[range.start * self.width..range.end * self.width]
+    }
+
+    fn stratum(&self, unit: usize) -> &str {
+        &self.names[self.strata[unit] as usize]
+    }
+
+    fn push_stratum(&mut self, key: &str) {
+        let number = match self.numbers.get(key) {
+            Some(&n) => n,
+            None => {
+                let n = self.names.len() as u32;
+                self.names.push(key.to_string());
+                self.numbers.insert(key.to_string(), n);
+                n
+            }
+        };
+        self.strata.push(number);
+    }
 }
 
 fn numeric_value(
@@ -179,17 +219,16 @@ fn terms(m: &Matched, levels: &[Vec<String>]) -> Vec<String> {
     t
 }
 
+/// Appends the rows of `members` (of `cohort`, read from `input`) to the design.
 fn design_rows(
+    design: &mut Design,
     m: &Matched,
     levels: &[Vec<String>],
     spec_input: &InputSpec,
     input: &LoadedInput,
     cohort: &CohortResult,
     members: &[usize],
-    width: usize,
-) -> Result<DesignRows, CompareError> {
-    let mut x = Vec::with_capacity(members.len() * width);
-    let mut strata = Vec::with_capacity(members.len());
+) -> Result<(), CompareError> {
     let mut columns = Vec::new();
     for cov in &m.covariates {
         columns.push(input.text(spec_input.column(&cov.column))?);
@@ -198,9 +237,11 @@ fn design_rows(
     for e in &m.exact {
         exact.push((spec_input.column(e), input.text(spec_input.column(e))?));
     }
+    let mut stratum = String::new();
     for &k in members {
         let member: &Member = &cohort.members[k];
         let row = member.person;
+        let x = &mut design.x;
         x.push(1.0);
         for ((cov, col), lv) in m.covariates.iter().zip(&columns).zip(levels) {
             let value = col.get(row);
@@ -219,7 +260,8 @@ fn design_rows(
                 }
             }
         }
-        let mut stratum = cohort.groups[member.group].period.name.clone();
+        stratum.clear();
+        stratum.push_str(&cohort.groups[member.group].period.name);
         for (name, col) in &exact {
             let v = col.get(row).map(str::trim_ascii).unwrap_or("");
             if v.is_empty() {
@@ -235,10 +277,10 @@ fn design_rows(
             stratum.push('\u{1f}');
             stratum.push_str(v);
         }
-        strata.push(stratum);
+        design.push_stratum(&stratum);
     }
-    debug_assert_eq!(x.len(), members.len() * width);
-    Ok(DesignRows { x, strata })
+    debug_assert_eq!(design.x.len(), design.strata.len() * design.width);
+    Ok(())
 }
 
 fn column(x: &[f64], width: usize, j: usize) -> Vec<f64> {
@@ -273,17 +315,32 @@ pub fn match_pool(
     )?;
     let terms = terms(m, &levels);
     let width = terms.len();
-    let t = design_rows(m, &levels, &spec.people, people, cohort, &treated, width)?;
-    let c = design_rows(m, &levels, pool_input, pool, pool_cohort, &controls, width)?;
-
     let n = treated.len() + controls.len();
-    let mut x = Vec::with_capacity(n * width);
-    x.extend_from_slice(&t.x);
-    x.extend_from_slice(&c.x);
+    let mut design = Design::with_capacity(n, width);
+    design_rows(
+        &mut design,
+        m,
+        &levels,
+        &spec.people,
+        people,
+        cohort,
+        &treated,
+    )?;
+    design_rows(
+        &mut design,
+        m,
+        &levels,
+        pool_input,
+        pool,
+        pool_cohort,
+        &controls,
+    )?;
+    let (t_rows, c_rows) = (0..treated.len(), treated.len()..n);
+
     let mut y = vec![true; treated.len()];
     y.extend(std::iter::repeat_n(false, controls.len()));
     let fit = stats::fit_logistic(
-        &x,
+        &design.x,
         n,
         width,
         &y,
@@ -294,44 +351,43 @@ pub fn match_pool(
         },
     )
     .map_err(|e| CompareError::Fit(e.to_string()))?;
-    drop(x);
+    drop(y);
 
-    let logits_t: Vec<f64> = t.x.chunks(width).map(|r| fit.linear_predictor(r)).collect();
-    let logits_c: Vec<f64> = c.x.chunks(width).map(|r| fit.linear_predictor(r)).collect();
+    let logits_t: Vec<f64> = design
+        .rows(t_rows.clone())
+        .chunks(width)
+        .map(|r| fit.linear_predictor(r))
+        .collect();
+    let logits_c: Vec<f64> = design
+        .rows(c_rows.clone())
+        .chunks(width)
+        .map(|r| fit.linear_predictor(r))
+        .collect();
     let all: Vec<f64> = logits_t.iter().chain(&logits_c).copied().collect();
-    let (_, var) = stats::weighted_mean_var(&all, &vec![1.0; all.len()])
+    let (_, var) = stats::weighted_mean_var(&all, &vec![1.0; n])
         .map_err(|e| CompareError::Fit(e.to_string()))?;
+    drop(all);
     let logit_sd = var.sqrt();
     let caliper = m.caliper_sd.map(|c| c.to_f64() * logit_sd);
 
-    let unit = |index: usize, id: &str, logit: f64, stratum: &str| Unit {
-        index,
-        id: id.to_string(),
-        logit,
-        stratum: stratum.to_string(),
-    };
-    let t_units: Vec<Unit> = treated
+    let t_units: Vec<Unit<'_>> = treated
         .iter()
         .enumerate()
-        .map(|(i, &k)| {
-            unit(
-                k,
-                cohort.person_id(&cohort.members[k]),
-                logits_t[i],
-                &t.strata[i],
-            )
+        .map(|(i, &k)| Unit {
+            index: k,
+            id: cohort.person_id(&cohort.members[k]),
+            logit: logits_t[i],
+            stratum: design.stratum(i),
         })
         .collect();
-    let c_units: Vec<Unit> = controls
+    let c_units: Vec<Unit<'_>> = controls
         .iter()
         .enumerate()
-        .map(|(i, &k)| {
-            unit(
-                k,
-                pool_cohort.person_id(&pool_cohort.members[k]),
-                logits_c[i],
-                &c.strata[i],
-            )
+        .map(|(i, &k)| Unit {
+            index: k,
+            id: pool_cohort.person_id(&pool_cohort.members[k]),
+            logit: logits_c[i],
+            stratum: design.stratum(treated.len() + i),
         })
         .collect();
     let matching = matching::match_nearest(
@@ -385,8 +441,8 @@ pub fn match_pool(
     let ones_c = vec![1.0; controls.len()];
     let stat_err = |e: stats::StatsError| CompareError::Fit(e.to_string());
     for (j, term) in terms.iter().enumerate().skip(1) {
-        let tv = column(&t.x, width, j);
-        let cv = column(&c.x, width, j);
+        let tv = column(design.rows(t_rows.clone()), width, j);
+        let cv = column(design.rows(c_rows.clone()), width, j);
         let (tm, tvar) = stats::weighted_mean_var(&tv, &ones_t).map_err(stat_err)?;
         let (pm, pvar) = stats::weighted_mean_var(&cv, &ones_c).map_err(stat_err)?;
         let (tm2, tvar2) = stats::weighted_mean_var(&tv, &t_matched).map_err(stat_err)?;

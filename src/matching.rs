@@ -75,16 +75,16 @@ pub const MAX_RATIO: usize = 20;
 
 /// One person offered to the matcher: a treated person or a member of the comparison pool.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Unit {
+pub struct Unit<'a> {
     /// The caller's index for this unit (unique on its side); outputs refer to units by it.
     pub index: usize,
     /// Person id; breaks distance ties in byte order.
-    pub id: String,
+    pub id: &'a str,
     /// Logit of the propensity score; must be finite.
     pub logit: f64,
     /// Exact-matching key: the exact-match column values and the cohort period, joined by
     /// the caller. Units only match within the same stratum.
-    pub stratum: String,
+    pub stratum: &'a str,
 }
 
 /// How to match.
@@ -277,17 +277,14 @@ pub fn match_nearest(
 
     // Only strata that hold a treated unit matter; number them in byte order. The hash map
     // is only looked up, never iterated, so its order cannot leak into the result.
-    let names: BTreeSet<&str> = treated.iter().map(|u| u.stratum.as_str()).collect();
+    let names: BTreeSet<&str> = treated.iter().map(|u| u.stratum).collect();
     let number: HashMap<&str, usize> = names.iter().enumerate().map(|(i, s)| (*s, i)).collect();
     let mut members: Vec<Vec<Member>> = vec![Vec::new(); names.len()];
     for (pos, u) in pool.iter().enumerate() {
-        if let Some(list) = number
-            .get(u.stratum.as_str())
-            .and_then(|&s| members.get_mut(s))
-        {
+        if let Some(list) = number.get(u.stratum).and_then(|&s| members.get_mut(s)) {
             list.push(Member {
                 logit: clean(u.logit),
-                id_prefix: id_prefix(&u.id),
+                id_prefix: id_prefix(u.id),
                 pos,
             });
         }
@@ -302,7 +299,7 @@ pub fn match_nearest(
         order.sort_unstable_by(|a, b| {
             clean(b.logit)
                 .total_cmp(&clean(a.logit))
-                .then_with(|| a.id.cmp(&b.id))
+                .then_with(|| a.id.cmp(b.id))
                 .then_with(|| a.index.cmp(&b.index))
         });
     }
@@ -313,10 +310,7 @@ pub fn match_nearest(
     let mut weights: BTreeMap<usize, u64> = BTreeMap::new();
     for t in order {
         let logit = clean(t.logit);
-        let Some(stratum) = number
-            .get(t.stratum.as_str())
-            .and_then(|&s| strata.get_mut(s))
-        else {
+        let Some(stratum) = number.get(t.stratum).and_then(|&s| strata.get_mut(s)) else {
             // Unreachable: every treated stratum was numbered above.
             unmatched.push(Unmatched {
                 treated: t.index,
@@ -392,7 +386,7 @@ fn check_logits(side: Side, units: &[Unit]) -> Result<(), MatchError> {
         Some(u) => Err(MatchError::NonFiniteLogit {
             side,
             index: u.index,
-            id: u.id.clone(),
+            id: u.id.to_string(),
             logit: u.logit,
             count: bad().count(),
         }),
@@ -438,7 +432,7 @@ fn id_prefix(id: &str) -> u64 {
 /// One stratum's controls, sorted by (logit, id, index); "slots" are positions in that
 /// order.
 struct Stratum<'a> {
-    pool: &'a [Unit],
+    pool: &'a [Unit<'a>],
     logit: Vec<f64>,
     pos: Vec<usize>,
     taken: Option<Taken>,
@@ -468,14 +462,14 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
 }
 
 impl<'a> Stratum<'a> {
-    fn new(pool: &'a [Unit], mut members: Vec<Member>, without_replacement: bool) -> Self {
+    fn new(pool: &'a [Unit<'a>], mut members: Vec<Member>, without_replacement: bool) -> Self {
         members.sort_unstable_by(|a, b| {
             a.logit
                 .total_cmp(&b.logit)
                 .then(a.id_prefix.cmp(&b.id_prefix))
                 .then_with(|| {
                     let (ua, ub) = (&pool[a.pos], &pool[b.pos]);
-                    ua.id.cmp(&ub.id).then_with(|| ua.index.cmp(&ub.index))
+                    ua.id.cmp(ub.id).then_with(|| ua.index.cmp(&ub.index))
                 })
         });
         let n = members.len();
@@ -496,7 +490,7 @@ impl<'a> Stratum<'a> {
         self.logit.len()
     }
 
-    fn unit(&self, slot: usize) -> &'a Unit {
+    fn unit(&self, slot: usize) -> &'a Unit<'a> {
         &self.pool[self.pos[slot]]
     }
 
@@ -507,7 +501,7 @@ impl<'a> Stratum<'a> {
     /// The tie-break among equal distances: id in byte order, then index.
     fn tie_cmp(&self, a: usize, b: usize) -> Ordering {
         let (ua, ub) = (self.unit(a), self.unit(b));
-        ua.id.cmp(&ub.id).then_with(|| ua.index.cmp(&ub.index))
+        ua.id.cmp(ub.id).then_with(|| ua.index.cmp(&ub.index))
     }
 
     /// The first free slot `≥ from`.
@@ -654,12 +648,12 @@ impl<'a> Stratum<'a> {
 mod tests {
     use super::*;
 
-    fn unit(index: usize, id: &str, logit: f64, stratum: &str) -> Unit {
+    fn unit<'a>(index: usize, id: &'a str, logit: f64, stratum: &'a str) -> Unit<'a> {
         Unit {
             index,
-            id: id.to_string(),
+            id,
             logit,
-            stratum: stratum.to_string(),
+            stratum,
         }
     }
 
@@ -688,7 +682,7 @@ mod tests {
 
     /// Ten controls in stratum "A" plus one in "C". All logits are multiples of 1/8, so
     /// every distance below is exact.
-    fn example_pool() -> Vec<Unit> {
+    fn example_pool() -> Vec<Unit<'static>> {
         vec![
             unit(0, "P-90", -3.0, "A"),
             unit(1, "P-91", -2.0, "A"),
@@ -704,7 +698,7 @@ mod tests {
         ]
     }
 
-    fn example_treated() -> Vec<Unit> {
+    fn example_treated() -> Vec<Unit<'static>> {
         vec![
             unit(0, "T-0", 1.125, "A"),
             unit(1, "T-1", 1.375, "A"),
@@ -808,7 +802,7 @@ mod tests {
 
     // ---- 1:k -----------------------------------------------------------------------------
 
-    fn k3_pool() -> Vec<Unit> {
+    fn k3_pool() -> Vec<Unit<'static>> {
         vec![
             unit(0, "a", -0.5, "S"),
             unit(1, "b", -0.25, "S"),
@@ -1052,7 +1046,12 @@ mod tests {
         }
     }
 
-    fn random_units(rng: &mut SplitMix64, n: usize, strata: usize, huge: bool) -> Vec<Unit> {
+    fn random_units(
+        rng: &mut SplitMix64,
+        n: usize,
+        strata: usize,
+        huge: bool,
+    ) -> Vec<Unit<'static>> {
         const IDS: [&str; 10] = [
             "p1",
             "p10",
@@ -1071,9 +1070,9 @@ mod tests {
             .into_iter()
             .map(|index| Unit {
                 index,
-                id: IDS[rng.below(IDS.len())].to_string(),
+                id: IDS[rng.below(IDS.len())],
                 logit: random_logit(rng, huge),
-                stratum: ["s0", "s1", "s2"][rng.below(strata)].to_string(),
+                stratum: ["s0", "s1", "s2"][rng.below(strata)],
             })
             .collect()
     }
@@ -1236,16 +1235,16 @@ mod tests {
 
     // ---- timing --------------------------------------------------------------------------
 
-    fn national(
+    fn national<'a>(
         rng: &mut SplitMix64,
-        n: usize,
+        ids: &'a [String],
         shift: f64,
         distinct: Option<usize>,
         strata: usize,
-        first: usize,
-    ) -> Vec<Unit> {
-        (0..n)
-            .map(|i| {
+    ) -> Vec<Unit<'a>> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
                 // Roughly normal: sum of four uniforms.
                 let z: f64 = (0..4).map(|_| rng.unit_f64()).sum::<f64>() - 2.0;
                 let logit = match distinct {
@@ -1254,10 +1253,9 @@ mod tests {
                 };
                 Unit {
                     index: i,
-                    id: format!("P{:08}", first + i),
+                    id,
                     logit,
-                    stratum: ["2010|cohort1", "2011|cohort2", "2012|cohort3"][rng.below(strata)]
-                        .to_string(),
+                    stratum: ["2010|cohort1", "2011|cohort2", "2012|cohort3"][rng.below(strata)],
                 }
             })
             .collect()
@@ -1268,9 +1266,13 @@ mod tests {
     #[ignore = "timing: run in release with --ignored --nocapture"]
     fn timing_3000_treated_against_a_million() {
         let mut rng = SplitMix64(7);
+        let ids = |first: usize, n: usize| -> Vec<String> {
+            (first..first + n).map(|i| format!("P{i:08}")).collect()
+        };
+        let (pool_ids, treated_ids) = (ids(0, 1_000_000), ids(5_000_000, 3000));
         for (distinct, strata) in [(None, 1), (None, 3), (Some(60), 1), (Some(60), 3)] {
-            let pool = national(&mut rng, 1_000_000, 0.0, distinct, strata, 0);
-            let treated = national(&mut rng, 3000, 0.6, distinct, strata, 5_000_000);
+            let pool = national(&mut rng, &pool_ids, 0.0, distinct, strata);
+            let treated = national(&mut rng, &treated_ids, 0.6, distinct, strata);
             for (k, replacement) in [(1, true), (1, false), (3, true), (5, false)] {
                 // Caliper 0.2 SD of the pool's logit (SD ≈ 1.7 × 0.577 ≈ 0.98).
                 let o = opts(k, Some(0.2 * 0.98), replacement);

@@ -40,26 +40,68 @@ pub enum AuditError {
     },
 }
 
-/// The inputs of one audit, hashed and parsed.
+/// The inputs of one audit, hashed and parsed (the convictions possibly later: see
+/// [`Convictions`]).
 pub struct Inputs {
     pub people: LoadedInput,
-    pub convictions: LoadedInput,
+    pub convictions: Convictions,
     pub pool: Option<LoadedInput>,
     pub risk_model: Option<LoadedInput>,
     pub offence_categories: Option<LoadedInput>,
     pub claims: Option<LoadedInput>,
 }
 
-impl Inputs {
-    /// Every input, in the order of [`AuditSpec::inputs`].
-    pub fn all(&self) -> Vec<&LoadedInput> {
-        let mut v = vec![&self.people, &self.convictions];
-        v.extend(self.pool.as_ref());
-        v.extend(self.risk_model.as_ref());
-        v.extend(self.offence_categories.as_ref());
-        v.extend(self.claims.as_ref());
-        v
+/// The convictions input. Unless the spec has a sensitivity grid (whose variants share
+/// every input as read), it is read only once the cohort, the comparison group and the
+/// risk scores are settled and the people and pool columns freed: the two largest
+/// inputs are then never held at once, and the comparison group is chosen before any
+/// outcome is read.
+#[derive(Clone)]
+pub enum Convictions {
+    Read(LoadedInput),
+    /// To be read by [`Convictions::read`]: the input (its path as it will be read) and
+    /// where its bundle copy goes.
+    Later {
+        input: InputSpec,
+        copy_to: Option<PathBuf>,
+    },
+}
+
+impl Convictions {
+    /// The input, hashed and parsed (now, if it was left for later).
+    pub fn read(self, spec: &AuditSpec) -> Result<LoadedInput, DataError> {
+        match self {
+            Convictions::Read(loaded) => Ok(loaded),
+            Convictions::Later { input, copy_to } => {
+                read_convictions(spec, &input, copy_to.as_deref())
+            }
+        }
     }
+}
+
+/// Hashes and reads the convictions input. Every column is read: exact duplicates are
+/// judged on the whole row.
+fn read_convictions(
+    spec: &AuditSpec,
+    input: &InputSpec,
+    copy_to: Option<&Path>,
+) -> Result<LoadedInput, DataError> {
+    tracing::info!(input = %input.path.display(), rss_mb = resident_mb(), "hashing and reading");
+    let loaded = data::load_with(
+        input,
+        &outcomes::conviction_columns(spec),
+        &LoadOptions {
+            all_columns: true,
+            date_columns: &outcomes::dates_parsed_on_read(spec),
+            copy_to,
+        },
+    )?;
+    tracing::info!(
+        rss_mb = resident_mb(),
+        peak_mb = peak_mb(),
+        "convictions read"
+    );
+    Ok(loaded)
 }
 
 /// The matched comparison of one scope (a period, or all periods pooled).
@@ -236,20 +278,20 @@ pub fn load_inputs_copying(
         }
         None => None,
     };
-    tracing::info!(input = %spec.convictions.path.display(), "hashing and reading");
-    // Every column of the convictions input is read: exact duplicates are judged on the
-    // whole row.
     let convictions_spec = with_path(&spec.convictions);
     let convictions_copy = copy_of(&convictions_spec);
-    let convictions = data::load_with(
-        &convictions_spec,
-        &outcomes::conviction_columns(spec),
-        &LoadOptions {
-            all_columns: true,
-            date_columns: &outcomes::dates_parsed_on_read(spec),
-            copy_to: convictions_copy.as_deref(),
-        },
-    )?;
+    let convictions = if spec.sensitivity.is_some() {
+        Convictions::Read(read_convictions(
+            spec,
+            &convictions_spec,
+            convictions_copy.as_deref(),
+        )?)
+    } else {
+        Convictions::Later {
+            input: convictions_spec,
+            copy_to: convictions_copy,
+        }
+    };
     let document = |input: &Option<InputSpec>| -> Result<Option<LoadedInput>, DataError> {
         input
             .as_ref()
@@ -279,7 +321,7 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         .map(|_| crate::sensitivity::share(&inputs));
     let Inputs {
         mut people,
-        mut convictions,
+        convictions,
         mut pool,
         risk_model,
         offence_categories,
@@ -303,6 +345,13 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
     }
 
     // Matching runs before any outcome exists: it cannot look at them.
+    if pool_cohort.is_some() {
+        tracing::debug!(
+            rss_mb = resident_mb(),
+            peak_mb = peak_mb(),
+            "pool cohort built"
+        );
+    }
     let matched = match (&spec.comparator, &spec.pool, &pool, &pool_cohort) {
         (Comparator::Matched(m), Some(pool_spec), Some(pool), Some(pool_cohort)) => {
             tracing::info!(
@@ -322,6 +371,13 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
         _ => None,
     };
 
+    if matched.is_some() {
+        tracing::debug!(
+            rss_mb = resident_mb(),
+            peak_mb = peak_mb(),
+            "comparison group chosen"
+        );
+    }
     let risk = match (&spec.risk, &risk_model, &offence_categories) {
         (Some(r), Some(model), Some(map)) => Some(crate::predicted::score_cohort(
             &spec, r, model, map, &people, &cohort,
@@ -335,11 +391,17 @@ pub fn audit(spec: AuditSpec, inputs: Inputs) -> Result<Audit, AuditError> {
     };
 
     // The people and pool columns are not needed any more: free them before the
-    // convictions are processed.
+    // convictions are read (see [`Convictions`]).
     people.release_frame();
     if let Some(p) = pool.as_mut() {
         p.release_frame();
     }
+    tracing::debug!(
+        rss_mb = resident_mb(),
+        peak_mb = peak_mb(),
+        "people and pool columns freed"
+    );
+    let mut convictions = convictions.read(&spec)?;
     let mut members: Vec<MemberRef<'_>> = cohort
         .members
         .iter()
