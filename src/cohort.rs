@@ -88,9 +88,9 @@ pub enum Exclusion {
     /// Index date in no period.
     OutsidePeriods,
     /// Failed the include rule with this index.
-    Include(usize),
+    Include(u32),
     /// Matched the exclude rule with this index.
-    Exclude(usize),
+    Exclude(u32),
     /// A later index event of a person already in the period.
     RepeatIndex,
 }
@@ -105,11 +105,11 @@ impl Exclusion {
                 "index date outside every cohort and baseline period",
             ),
             Exclusion::Include(i) => {
-                let r = &spec.cohort.include[*i];
+                let r = &spec.cohort.include[*i as usize];
                 (r.id.as_str(), r.reason.as_str())
             }
             Exclusion::Exclude(i) => {
-                let r = &spec.cohort.exclude[*i];
+                let r = &spec.cohort.exclude[*i as usize];
                 (r.id.as_str(), r.reason.as_str())
             }
             Exclusion::RepeatIndex => (REPEAT_INDEX, REPEAT_REASON),
@@ -122,7 +122,7 @@ impl Exclusion {
 pub struct LedgerEntry {
     pub index_date: Option<Day>,
     /// Group the index date falls in, if any.
-    pub group: Option<usize>,
+    pub group: Option<u32>,
     /// `None` when the row is in the cohort.
     pub excluded: Option<Exclusion>,
 }
@@ -170,7 +170,7 @@ impl CohortResult {
     pub fn group_rows(&self, group: usize) -> u64 {
         self.ledger
             .iter()
-            .filter(|e| e.group == Some(group))
+            .filter(|e| e.group == Some(group as u32))
             .count() as u64
     }
 
@@ -180,17 +180,17 @@ impl CohortResult {
         let n_exc = spec.cohort.exclude.len();
         let mut counts = vec![0u64; n_inc + n_exc + 1];
         let mut eligible = 0;
-        for e in self.ledger.iter().filter(|e| e.group == Some(group)) {
+        for e in self.ledger.iter().filter(|e| e.group == Some(group as u32)) {
             match e.excluded {
                 None => eligible += 1,
-                Some(Exclusion::Include(i)) => counts[i] += 1,
-                Some(Exclusion::Exclude(i)) => counts[n_inc + i] += 1,
+                Some(Exclusion::Include(i)) => counts[i as usize] += 1,
+                Some(Exclusion::Exclude(i)) => counts[n_inc + i as usize] += 1,
                 Some(Exclusion::RepeatIndex) => counts[n_inc + n_exc] += 1,
                 Some(_) => {}
             }
         }
-        let mut kinds: Vec<Exclusion> = (0..n_inc).map(Exclusion::Include).collect();
-        kinds.extend((0..n_exc).map(Exclusion::Exclude));
+        let mut kinds: Vec<Exclusion> = (0..n_inc as u32).map(Exclusion::Include).collect();
+        kinds.extend((0..n_exc as u32).map(Exclusion::Exclude));
         kinds.push(Exclusion::RepeatIndex);
         let out = kinds
             .iter()
@@ -334,14 +334,14 @@ fn build_groups(
     for (i, rule) in spec.cohort.include.iter().enumerate() {
         rules.push((
             rule,
-            Exclusion::Include(i),
+            Exclusion::Include(i as u32),
             people.text(rule_column(input, rule))?,
         ));
     }
     for (i, rule) in spec.cohort.exclude.iter().enumerate() {
         rules.push((
             rule,
-            Exclusion::Exclude(i),
+            Exclusion::Exclude(i as u32),
             people.text(rule_column(input, rule))?,
         ));
     }
@@ -374,7 +374,10 @@ fn build_groups(
             ledger.push(entry);
             continue;
         };
-        entry.group = groups.iter().position(|g| g.period.contains(day));
+        entry.group = groups
+            .iter()
+            .position(|g| g.period.contains(day))
+            .map(|g| g as u32);
         if entry.group.is_none() {
             entry.excluded = Some(Exclusion::OutsidePeriods);
             ledger.push(entry);
@@ -425,7 +428,7 @@ fn build_groups(
                         format!(
                             "person {:?} has another index event in period {:?} (row {})",
                             ids.get(k),
-                            groups[g].period.name,
+                            groups[g as usize].period.name,
                             p + 1
                         ),
                         "set cohort.repeat_index = \"first\" to keep each person's first index event, or fix the extract".into(),
@@ -450,15 +453,15 @@ fn build_groups(
     let mut per_group = vec![0usize; groups.len()];
     for e in &ledger {
         if let (None, Some(group), Some(_)) = (e.excluded, e.group, e.index_date) {
-            per_group[group] += 1;
+            per_group[group as usize] += 1;
         }
     }
     let mut members: Vec<Member> = Vec::with_capacity(per_group.iter().sum());
     for g in 0..groups.len() {
         members.extend(ledger.iter().enumerate().filter_map(|(k, e)| {
             match (e.excluded, e.group, e.index_date) {
-                (None, Some(group), Some(index_date)) if group == g => Some(Member {
-                    group,
+                (None, Some(group), Some(index_date)) if group as usize == g => Some(Member {
+                    group: g,
                     person: k,
                     index_date,
                 }),
@@ -478,6 +481,12 @@ fn build_groups(
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn a_ledger_row_stays_small() {
+        // One entry per row of the people or pool input (a national pool has millions).
+        assert!(std::mem::size_of::<LedgerEntry>() <= 24);
+    }
 
     #[test]
     fn conditions_follow_their_documented_meaning() {

@@ -1146,7 +1146,7 @@ pub fn load_with(
     {
         return Err(e);
     }
-    let mut frame = parsed.map_err(|e| DataError::Parse {
+    let frame = parsed.map_err(|e| DataError::Parse {
         path: path.clone(),
         format: format_name(input.format),
         message: e.to_string(),
@@ -1161,11 +1161,9 @@ pub fn load_with(
             &input.date_format,
         )
     })?;
-    if input.format != InputFormat::Csv {
-        // A CSV input keeps one compact chunk per block read: joining them would copy
-        // every column once more.
-        frame.rechunk_mut();
-    }
+    // The columns keep their chunks as read (a CSV input one compact chunk per block, a
+    // Parquet input one per row group): [`TextColumn`] reads across them, and joining
+    // them would copy every column once more.
     // Never a row dropped or invented by the reader: polars must see every record.
     if let Some(scan) = &pass.csv {
         if frame.height() != scan.data_rows() && !wanted.is_empty() {

@@ -1381,7 +1381,7 @@ pub fn write_ledger_csv(
         push_opt_day(&mut out, e.index_date);
         out.push(b',');
         if let Some(g) = e.group {
-            push_field(&mut out, &cohort.groups[g].period.name);
+            push_field(&mut out, &cohort.groups[g as usize].period.name);
         }
         match e.excluded {
             None => out.extend_from_slice(b",eligible,,\n"),

@@ -51,11 +51,14 @@ pub struct Inputs {
     pub claims: Option<LoadedInput>,
 }
 
-/// The convictions input. Unless the spec has a sensitivity grid (whose variants share
-/// every input as read), it is read only once the cohort, the comparison group and the
-/// risk scores are settled and the people and pool columns freed: the two largest
-/// inputs are then never held at once, and the comparison group is chosen before any
-/// outcome is read.
+/// The convictions input. With a comparison pool (and no sensitivity grid, whose
+/// variants share every input as read) it is read only once the cohort, the pool's
+/// eligible members and the comparison group are settled and the people and pool
+/// columns freed: the pool and the convictions, the two largest inputs, are then never
+/// held at once, and the comparison group is chosen before any conviction is read.
+/// Without a pool it is read with the others: the people columns are small beside the
+/// convictions, and freeing them first was measured to leave the allocator holding more
+/// at the peak, not less.
 #[derive(Clone)]
 pub enum Convictions {
     Read(LoadedInput),
@@ -280,7 +283,7 @@ pub fn load_inputs_copying(
     };
     let convictions_spec = with_path(&spec.convictions);
     let convictions_copy = copy_of(&convictions_spec);
-    let convictions = if spec.sensitivity.is_some() {
+    let convictions = if spec.pool.is_none() || spec.sensitivity.is_some() {
         Convictions::Read(read_convictions(
             spec,
             &convictions_spec,
