@@ -1483,6 +1483,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_parquet_input_is_read_across_its_row_groups() {
+        // polars gives one chunk per row group; the columns keep them (no joined copy),
+        // and every row must still be found in its chunk.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.parquet");
+        let ids: Vec<String> = (0..50).map(|i| format!("P{i:02}")).collect();
+        let notes: Vec<String> = (0..50)
+            .map(|i| format!("a value longer than a view holds inline, row {i}"))
+            .collect();
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("id".into(), &ids),
+            Column::new("note".into(), &notes),
+        ])
+        .expect("frame");
+        ParquetWriter::new(File::create(&path).expect("create"))
+            .with_row_group_size(Some(7))
+            .finish(&mut df)
+            .expect("write");
+        let input = InputSpec {
+            name: "t".into(),
+            path: path.clone(),
+            path_as_written: "t.parquet".into(),
+            format: InputFormat::Parquet,
+            sha256: None,
+            columns: std::collections::BTreeMap::new(),
+            date_format: "%Y-%m-%d".into(),
+        };
+        let columns = [
+            ("id".to_string(), "id".to_string()),
+            ("note".to_string(), "note".to_string()),
+        ];
+        let loaded = load_with(&input, &columns, &LoadOptions::default()).expect("load");
+        assert_eq!(loaded.rows(), 50);
+        let chunks = loaded
+            .frame
+            .column("note")
+            .expect("note")
+            .str()
+            .expect("text")
+            .chunks()
+            .len();
+        assert!(chunks > 1, "expected one chunk per row group, got {chunks}");
+        let (id, note) = (
+            loaded.text("id").expect("id"),
+            loaded.text("note").expect("note"),
+        );
+        for i in 0..50 {
+            assert_eq!(id.get(i), Some(ids[i].as_str()), "row {i}");
+            assert_eq!(note.get(i), Some(notes[i].as_str()), "row {i}");
+        }
+        assert_eq!(id.get(50), None);
+        let all: Vec<&str> = note.iter().map(Option::unwrap_or_default).collect();
+        assert_eq!(all, notes);
+    }
+
+    #[test]
     fn csv_header_split_honours_quotes() {
         assert_eq!(split_csv_line("a,\"b,c\",d"), vec!["a", "b,c", "d"]);
         assert_eq!(split_csv_line("\"x\"\"y\""), vec!["x\"y"]);

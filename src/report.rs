@@ -277,7 +277,7 @@ pub fn report_html(audit: &Audit) -> Vec<u8> {
     let mut h =
         String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h += &format!("<title>Audit {}</title>\n", esc(&c.id));
-    h += "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:left}caption{font-weight:bold;text-align:left}svg{max-width:100%;height:auto}</style>\n</head>\n<body>\n";
+    h += "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}table{border-collapse:collapse;margin:1em 0;display:block;max-width:100%;overflow-x:auto}td,th{border:1px solid #999;padding:.2em .5em;text-align:left}caption{font-weight:bold;text-align:left}svg{max-width:100%;height:auto}</style>\n</head>\n<body>\n";
     h += &format!("<h1>{}</h1>\n<p>Contract <code>{}</code>: {} (commissioner), {} (provider), {} (evaluator).</p>\n",
         esc(&c.title), esc(&c.id), esc(&c.commissioner), esc(&c.provider), esc(&c.evaluator));
 
