@@ -263,13 +263,22 @@ fn write_file_with(
         hasher: sha2::Sha256::new(),
         bytes: 0,
     };
+    let started = std::time::Instant::now();
     f(&mut w).map_err(io_err("write", &path))?;
     let digest = Sha256Digest(w.hasher.finalize().into());
     let file = w
         .inner
         .into_inner()
         .map_err(|e| io_err("write", &path)(e.into_error()))?;
+    let written = started.elapsed();
     file.sync_all().map_err(io_err("write", &path))?;
+    tracing::debug!(
+        file = rel,
+        bytes = w.bytes,
+        written_ms = written.as_millis() as u64,
+        synced_ms = (started.elapsed() - written).as_millis() as u64,
+        "evidence file written"
+    );
     Ok((digest, w.bytes))
 }
 
