@@ -285,12 +285,13 @@ pub struct TextColumn<'a> {
     /// Row index just after each chunk.
     ends: Vec<usize>,
     /// For every `1 << SLOT_BITS` rows, the chunk holding the first of them, so that a
-    /// row's chunk is found in a step or two instead of a search.
+    /// row's chunk is searched for only among the chunks of its slot (one or two for a
+    /// CSV input's blocks).
     slots: Vec<u32>,
 }
 
-/// Rows per entry of [`TextColumn::slots`] (as a power of two); chunks are blocks of
-/// many more rows than this, so a slot's rows span at most a few chunks.
+/// Rows per entry of [`TextColumn::slots`] (as a power of two); a CSV input's chunks
+/// are blocks of many more rows than this, so a slot's rows span at most a few chunks.
 const SLOT_BITS: u32 = 12;
 
 impl<'a> TextColumn<'a> {
@@ -335,9 +336,19 @@ impl<'a> TextColumn<'a> {
         if let [only] = self.chunks.as_slice() {
             return if i < only.len() { only.get(i) } else { None };
         }
-        let mut c = *self.slots.get(i >> SLOT_BITS)? as usize;
-        while *self.ends.get(c)? <= i {
-            c += 1;
+        // Row i's chunk lies between the chunks holding the first rows of its slot and
+        // of the next slot (many chunks when they are small, as tiny Parquet row groups
+        // are): the first chunk that ends after it.
+        let slot = i >> SLOT_BITS;
+        let lo = *self.slots.get(slot)? as usize;
+        let hi = self
+            .slots
+            .get(slot + 1)
+            .map_or(self.ends.len(), |&next| next as usize + 1)
+            .min(self.ends.len());
+        let c = lo + self.ends.get(lo..hi)?.partition_point(|&end| end <= i);
+        if c >= self.ends.len() {
+            return None;
         }
         let start = if c == 0 { 0 } else { self.ends[c - 1] };
         self.chunks[c].get(i - start)
@@ -1497,45 +1508,47 @@ mod tests {
             Column::new("note".into(), &notes),
         ])
         .expect("frame");
-        ParquetWriter::new(File::create(&path).expect("create"))
-            .with_row_group_size(Some(7))
-            .finish(&mut df)
-            .expect("write");
-        let input = InputSpec {
-            name: "t".into(),
-            path: path.clone(),
-            path_as_written: "t.parquet".into(),
-            format: InputFormat::Parquet,
-            sha256: None,
-            columns: std::collections::BTreeMap::new(),
-            date_format: "%Y-%m-%d".into(),
-        };
-        let columns = [
-            ("id".to_string(), "id".to_string()),
-            ("note".to_string(), "note".to_string()),
-        ];
-        let loaded = load_with(&input, &columns, &LoadOptions::default()).expect("load");
-        assert_eq!(loaded.rows(), 50);
-        let chunks = loaded
-            .frame
-            .column("note")
-            .expect("note")
-            .str()
-            .expect("text")
-            .chunks()
-            .len();
-        assert!(chunks > 1, "expected one chunk per row group, got {chunks}");
-        let (id, note) = (
-            loaded.text("id").expect("id"),
-            loaded.text("note").expect("note"),
-        );
-        for i in 0..50 {
-            assert_eq!(id.get(i), Some(ids[i].as_str()), "row {i}");
-            assert_eq!(note.get(i), Some(notes[i].as_str()), "row {i}");
+        for row_group in [1, 7] {
+            ParquetWriter::new(File::create(&path).expect("create"))
+                .with_row_group_size(Some(row_group))
+                .finish(&mut df)
+                .expect("write");
+            let input = InputSpec {
+                name: "t".into(),
+                path: path.clone(),
+                path_as_written: "t.parquet".into(),
+                format: InputFormat::Parquet,
+                sha256: None,
+                columns: std::collections::BTreeMap::new(),
+                date_format: "%Y-%m-%d".into(),
+            };
+            let columns = [
+                ("id".to_string(), "id".to_string()),
+                ("note".to_string(), "note".to_string()),
+            ];
+            let loaded = load_with(&input, &columns, &LoadOptions::default()).expect("load");
+            assert_eq!(loaded.rows(), 50);
+            let chunks = loaded
+                .frame
+                .column("note")
+                .expect("note")
+                .str()
+                .expect("text")
+                .chunks()
+                .len();
+            assert!(chunks > 1, "expected one chunk per row group, got {chunks}");
+            let (id, note) = (
+                loaded.text("id").expect("id"),
+                loaded.text("note").expect("note"),
+            );
+            for i in 0..50 {
+                assert_eq!(id.get(i), Some(ids[i].as_str()), "row {i}");
+                assert_eq!(note.get(i), Some(notes[i].as_str()), "row {i}");
+            }
+            assert_eq!(id.get(50), None);
+            let all: Vec<&str> = note.iter().map(Option::unwrap_or_default).collect();
+            assert_eq!(all, notes);
         }
-        assert_eq!(id.get(50), None);
-        let all: Vec<&str> = note.iter().map(Option::unwrap_or_default).collect();
-        assert_eq!(all, notes);
     }
 
     #[test]
