@@ -4,8 +4,10 @@
 //! TOML path), the inputs that differ (by name and digest), the people who are in one
 //! cohort and not the other (with the rule that left them out of the other), the people
 //! whose outcome differs (with both windows and counts, so a different window, lag or
-//! counting unit shows; people whose counts are unchanged are only counted), and finally the results: measures, decisions and payments,
-//! with the share of the change in reoffenders that the people above account for.
+//! counting unit shows; people whose counts are unchanged are only counted), the
+//! results (measures, decisions and payments) with the share of the change in each
+//! measure that the people above account for, and finally, for per-person payments,
+//! everyone whose payment differs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +15,7 @@ use std::path::Path;
 use ed25519_dalek::VerifyingKey;
 
 use crate::bundle::verify;
+use crate::exact::minor_to_decimal as minor;
 
 /// Why two bundles cannot be compared.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,22 @@ pub struct OutcomeChange {
     pub b: String,
 }
 
+/// A person whose individual payment differs (per-person payments,
+/// `tables/payments.csv`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PaymentChange {
+    pub period: String,
+    pub person_id: String,
+    /// `paid_minor` in A and in B; `None` where the person has no payment row there.
+    pub a_minor: Option<i128>,
+    pub b_minor: Option<i128>,
+    /// Whether the person reoffended in A and in B (`reoffended`); when both are the
+    /// same, the payment moved for another reason (a price, a probability, the cap's
+    /// pro-rata share).
+    pub a_reoffended: Option<bool>,
+    pub b_reoffended: Option<bool>,
+}
+
 /// A field of the spec or the results that differs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FieldChange {
@@ -77,6 +96,8 @@ pub struct BundleDiff {
     pub results: Vec<FieldChange>,
     /// The change in each period's measure, split exactly between the steps above.
     pub attribution: Vec<crate::bundle::attribution::Attribution>,
+    /// People whose individual payment differs, when both bundles pay per person.
+    pub payments: Vec<PaymentChange>,
 }
 
 impl BundleDiff {
@@ -88,6 +109,7 @@ impl BundleDiff {
             && self.outcomes.is_empty()
             && self.matches.is_empty()
             && self.results.is_empty()
+            && self.payments.is_empty()
     }
 }
 
@@ -356,6 +378,7 @@ pub fn diff(a: &Path, b: &Path, pinned: Option<&VerifyingKey>) -> Result<BundleD
         &side(&rb, &cb, &ob, tb.as_ref()),
         &window_or_lag,
     );
+    let payments = payment_changes(a, b)?;
     Ok(BundleDiff {
         spec,
         inputs,
@@ -367,7 +390,49 @@ pub fn diff(a: &Path, b: &Path, pinned: Option<&VerifyingKey>) -> Result<BundleD
         matches,
         results,
         attribution,
+        payments,
     })
+}
+
+/// People whose `paid_minor` differs between the two bundles' `tables/payments.csv`
+/// (per-person payments; none when either bundle has no such table), by period and id.
+fn payment_changes(a: &Path, b: &Path) -> Result<Vec<PaymentChange>, DiffError> {
+    let rel = "tables/payments.csv";
+    if !(a.join(rel).is_file() && b.join(rel).is_file()) {
+        return Ok(Vec::new());
+    }
+    type Paid = BTreeMap<Vec<String>, (Option<i128>, Option<bool>)>;
+    let paid = |dir: &Path| -> Result<Paid, DiffError> {
+        Ok(table(&read(dir, rel)?, &["period", "person_id"])
+            .into_iter()
+            .map(|(k, row)| {
+                let minor = row.get("paid_minor").and_then(|v| v.parse().ok());
+                let reoffended = row.get("reoffended").and_then(|v| match v.as_str() {
+                    "1" => Some(true),
+                    "0" => Some(false),
+                    _ => None,
+                });
+                (k, (minor, reoffended))
+            })
+            .collect())
+    };
+    let (pa, pb) = (paid(a)?, paid(b)?);
+    let keys: std::collections::BTreeSet<&Vec<String>> = pa.keys().chain(pb.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| {
+            let (x, rx) = pa.get(k).copied().unwrap_or_default();
+            let (y, ry) = pb.get(k).copied().unwrap_or_default();
+            (x != y).then(|| PaymentChange {
+                period: k[0].clone(),
+                person_id: k[1].clone(),
+                a_minor: x,
+                b_minor: y,
+                a_reoffended: rx,
+                b_reoffended: ry,
+            })
+        })
+        .collect())
 }
 
 /// The difference as text for a reviewer, cause first.
@@ -496,5 +561,56 @@ pub fn render(d: &BundleDiff, a: &Path, b: &Path) -> String {
             );
         }
     }
+    if !d.payments.is_empty() {
+        let total = |side: fn(&PaymentChange) -> Option<i128>| -> i128 {
+            d.payments.iter().filter_map(side).sum()
+        };
+        let (ta, tb) = (total(|c| c.a_minor), total(|c| c.b_minor));
+        let outcome_moved = |c: &PaymentChange| c.a_reoffended != c.b_reoffended;
+        s += &format!(
+            "8. people whose payment differs: {} (their payments {} -> {}, {} in all); {} of them because whether they reoffended differs\n",
+            d.payments.len(),
+            minor(ta),
+            minor(tb),
+            signed_minor(tb - ta),
+            d.payments.iter().filter(|c| outcome_moved(c)).count()
+        );
+        let shown = |v: Option<i128>| v.map_or_else(|| "(no payment row)".to_string(), minor);
+        let flag = |v: Option<bool>| match v {
+            Some(true) => "1",
+            Some(false) => "0",
+            None => "-",
+        };
+        for c in d.payments.iter().take(20) {
+            s += &format!(
+                "   {} {}: {} -> {}{}\n",
+                c.period,
+                c.person_id,
+                shown(c.a_minor),
+                shown(c.b_minor),
+                if outcome_moved(c) {
+                    format!(
+                        " (reoffended {} -> {})",
+                        flag(c.a_reoffended),
+                        flag(c.b_reoffended)
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if d.payments.len() > 20 {
+            s += &format!("   … and {} more\n", d.payments.len() - 20);
+        }
+    }
     s
+}
+
+fn signed_minor(v: i128) -> String {
+    let amount = minor(v);
+    if v >= 0 {
+        format!("+{amount}")
+    } else {
+        amount
+    }
 }

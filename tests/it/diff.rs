@@ -51,12 +51,7 @@ fn a_shorter_court_lag_is_named_and_the_people_it_affects_are_listed() {
         "the listed people account for the whole change"
     );
     // The text form reads cause first.
-    let text = sb
-        .cmd(["diff"])
-        .arg(&a.dir)
-        .arg(&b.dir)
-        .assert(EXIT_OK)
-        .stdout;
+    let text = diff_text(&sb, &a, &b);
     let spec_at = text
         .find("outcome.court_lag.months: 6 -> 3")
         .expect("spec line");
@@ -89,6 +84,15 @@ fn a_bundle_diffed_with_itself_is_identical_and_a_tampered_one_is_refused() {
         .arg(&a.dir)
         .arg(&copy)
         .assert(EXIT_VERIFY_FAILED);
+}
+
+/// `diff A B` as text.
+fn diff_text(sb: &Sandbox, a: &Bundle, b: &Bundle) -> String {
+    sb.cmd(["diff"])
+        .arg(&a.dir)
+        .arg(&b.dir)
+        .assert(EXIT_OK)
+        .stdout
 }
 
 /// `diff --json A B` → `diff`.
@@ -205,12 +209,7 @@ fn the_providers_lag_is_named_as_the_cause_with_the_men_whose_events_it_moves() 
     );
     assert_eq!(at["payment"], serde_json::json!(["318066.66", "316716.66"]));
     // The text names the lag and the men.
-    let text = sb
-        .cmd(["diff"])
-        .arg(&a.dir)
-        .arg(&b.dir)
-        .assert(EXIT_OK)
-        .stdout;
+    let text = diff_text(&sb, &a, &b);
     assert!(
         text.contains("cohort-1: conviction_events 1355 of 999 people in a, 1347 of 999 in b (-8 conviction_events, +0 people), accounted for exactly by:"),
         "{text}"
@@ -328,4 +327,134 @@ fn people_a_new_exclusion_rule_removes_are_attributed_to_that_rule() {
     assert_eq!(at["b_count"], m(&b, "reoffenders"));
     assert_eq!(m(&a, "people") - m(&b, "people"), over.len() as i64);
     assert_eq!(m(&a, "reoffenders") - m(&b, "reoffenders"), lost);
+}
+
+#[test]
+fn per_person_payments_that_move_are_listed_person_by_person_and_add_up_to_the_total() {
+    let sb = Sandbox::new();
+    let spec = committed_spec("lewisham-ogrs-weighted");
+    let a = sb.audit(&spec);
+    let root = repo().display().to_string();
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("path = \"../", &format!("path = \"{root}/"))
+        .replace(
+            "path = \"models/",
+            &format!("path = \"{root}/audit-specs/models/"),
+        )
+        .replace("window = { months = 12,", "window = { months = 6,");
+    let b = sb.audit(sb.write("window6.toml", text));
+
+    // Independently of `diff`: every person whose paid_minor differs between the two
+    // bundles' tables/payments.csv.
+    type Paid = std::collections::BTreeMap<(String, String), i64>;
+    let paid = |x: &Bundle| -> Paid {
+        x.table("payments")
+            .rows()
+            .map(|r| {
+                (
+                    (r.get("period").to_string(), r.get("person_id").to_string()),
+                    r.get("paid_minor").parse().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (pa, pb) = (paid(&a), paid(&b));
+    let mut expected = std::collections::BTreeMap::new();
+    for k in pa.keys().chain(pb.keys()) {
+        let (x, y) = (pa.get(k).copied(), pb.get(k).copied());
+        if x != y {
+            expected.insert(k.clone(), (x, y));
+        }
+    }
+    // A shorter window counts fewer offences: some people stop reoffending and are paid.
+    assert!(!expected.is_empty());
+
+    let d = diff_json(&sb, &a, &b);
+    let listed: std::collections::BTreeMap<(String, String), (Option<i64>, Option<i64>)> = d
+        ["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                (
+                    c["period"].as_str().unwrap().to_string(),
+                    c["person_id"].as_str().unwrap().to_string(),
+                ),
+                (c["a_minor"].as_i64(), c["b_minor"].as_i64()),
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected);
+
+    // The people listed account for the whole change in the total paid.
+    let total = |x: &Bundle| x.results()["payment"]["total_minor"].as_i64().unwrap();
+    let moved: i64 = expected
+        .values()
+        .map(|(x, y)| y.unwrap_or(0) - x.unwrap_or(0))
+        .sum();
+    assert_eq!(moved, total(&b) - total(&a));
+    assert!(moved > 0, "people who stop reoffending are paid");
+
+    let text = diff_text(&sb, &a, &b);
+    // Who stopped (or started) reoffending, from the same tables.
+    let reoffended = |x: &Bundle| -> std::collections::BTreeMap<String, String> {
+        x.table("payments")
+            .rows()
+            .map(|r| {
+                (
+                    r.get("person_id").to_string(),
+                    r.get("reoffended").to_string(),
+                )
+            })
+            .collect()
+    };
+    let (ra, rb) = (reoffended(&a), reoffended(&b));
+    let flipped: Vec<&String> = ra.keys().filter(|id| ra.get(*id) != rb.get(*id)).collect();
+    assert!(!flipped.is_empty());
+    assert!(text.contains(&format!(
+        "8. people whose payment differs: {} (their payments ",
+        expected.len()
+    )));
+    assert!(
+        text.contains(&format!(
+            "; {} of them because whether they reoffended differs\n",
+            flipped.len()
+        )),
+        "{text}"
+    );
+    let money = |v: &Option<i64>| {
+        let v = v.unwrap();
+        format!("{}.{:02}", v / 100, v % 100)
+    };
+    // The first person listed, with the reason when their outcome moved.
+    let ((period, id), (x, y)) = expected.iter().next().unwrap();
+    let why = if ra[id] != rb[id] {
+        format!(" (reoffended {} -> {})", ra[id], rb[id])
+    } else {
+        String::new()
+    };
+    assert!(
+        text.contains(&format!(
+            "   {period} {id}: {} -> {}{why}\n",
+            money(x),
+            money(y)
+        )),
+        "{text}"
+    );
+    // The first listed person whose outcome moved (the text lists the first 20).
+    let ((period, id), (x, y)) = expected
+        .iter()
+        .take(20)
+        .find(|((_, id), _)| ra[id] != rb[id])
+        .expect("a person whose outcome moved among the first 20 listed");
+    let line = format!(
+        "   {period} {id}: {} -> {} (reoffended {} -> {})\n",
+        money(x),
+        money(y),
+        ra[id],
+        rb[id]
+    );
+    assert!(text.contains(&line), "{line} not in {text}");
 }
