@@ -161,10 +161,16 @@ fn chart(audit: &Audit) -> String {
     s
 }
 
+/// A table of the report: its header and its rows of cell text (unescaped).
+pub(crate) type Table = (Vec<String>, Vec<Vec<String>>);
+
+/// A header from fixed column names.
+pub(crate) fn head(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
 /// Header and rows of the case-mix tables (areas × periods, then the year), values as
 /// in results.json.
-type Table = (&'static [&'static str], Vec<Vec<String>>);
-
 fn case_mix_tables(audit: &Audit) -> Option<(Table, Table)> {
     let r = audit.case_mix.as_ref()?;
     let fixed = |x: Option<Ratio>| x.map(|v| v.to_fixed(RATE_PLACES)).unwrap_or_default();
@@ -207,7 +213,7 @@ fn case_mix_tables(audit: &Audit) -> Option<(Table, Table)> {
         .collect();
     Some((
         (
-            &[
+            head(&[
                 "area/period",
                 "people",
                 "rate",
@@ -219,11 +225,11 @@ fn case_mix_tables(audit: &Audit) -> Option<(Table, Table)> {
                 "baseline",
                 "frequency fell",
                 "amount",
-            ],
+            ]),
             cells,
         ),
         (
-            &[
+            head(&[
                 "area",
                 "people",
                 "rate",
@@ -231,13 +237,13 @@ fn case_mix_tables(audit: &Audit) -> Option<(Table, Table)> {
                 "reoffences per reoffender",
                 "baseline",
                 "amount",
-            ],
+            ]),
             annual,
         ),
     ))
 }
 
-fn html_table(caption: &str, (head, rows): &Table) -> String {
+pub(crate) fn html_table(caption: &str, (head, rows): &Table) -> String {
     let mut h = format!("<table><caption>{}</caption>\n<tr>", esc(caption));
     for c in head.iter() {
         h += &format!("<th>{}</th>", esc(c));
@@ -250,7 +256,7 @@ fn html_table(caption: &str, (head, rows): &Table) -> String {
     h + "</table>\n"
 }
 
-fn md_table((head, rows): &Table) -> String {
+pub(crate) fn md_table((head, rows): &Table) -> String {
     let mut m = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for r in rows {
         m += &format!("| {} |\n", r.join(" | "));

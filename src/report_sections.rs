@@ -11,7 +11,7 @@
 
 use crate::evidence::float;
 use crate::pipeline::Audit;
-use crate::report::{esc, row};
+use crate::report::{esc, head, html_table, md_table, Table};
 
 /// Number of bins of the propensity-score histogram.
 pub const OVERLAP_BINS: usize = 20;
@@ -147,18 +147,31 @@ fn balance_html(audit: &Audit) -> String {
     }
     s += "</svg>\n";
     s += "<p>Open circles: before matching (cohort against the whole eligible pool); filled: after matching (against the weighted comparison group); dashed red: the limit.</p>\n";
-    s += "<table><caption>Standardised mean differences (values as in results.json, matching.balance)</caption>\n<tr><th>term</th><th>SMD before</th><th>SMD after</th><th>within the limit</th></tr>\n";
-    for b in &m.balance {
-        s += &row(&[
-            esc(&b.term),
-            balance_value(b.smd_before),
-            balance_value(b.smd_after),
-            if b.within_limit { "yes" } else { "no" }.to_string(),
-        ]);
-        s += "\n";
-    }
-    s += "</table>\n";
+    s += &html_table(
+        "Standardised mean differences (values as in results.json, matching.balance)",
+        &balance_table(m),
+    );
     s
+}
+
+/// Every model term's standardised mean difference, before and after matching.
+fn balance_table(m: &crate::compare::MatchedAnalysis) -> Table {
+    let rows = m
+        .balance
+        .iter()
+        .map(|b| {
+            vec![
+                b.term.clone(),
+                balance_value(b.smd_before),
+                balance_value(b.smd_after),
+                if b.within_limit { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    (
+        head(&["term", "SMD before", "SMD after", "within the limit"]),
+        rows,
+    )
 }
 
 fn balance_value(x: f64) -> String {
@@ -240,19 +253,41 @@ fn overlap_html(audit: &Audit) -> String {
         logit_text(edges[OVERLAP_BINS])
     );
     s += "</svg>\n<p>Bars: the share of each group in each bin of the logit of the score; blue: the cohort; grey outline: the eligible pool; black line: the pool people used as comparisons. Where the cohort has people and the pool has none, no comparison is possible.</p>\n";
-    s += &format!("<table><caption>Propensity-score bins (logits as in tables/propensity.csv; totals {} cohort, {} pool, {} used)</caption>\n<tr><th>logit from</th><th>logit to</th><th>cohort</th><th>pool</th><th>pool used as comparisons</th></tr>\n", totals[0], totals[1], totals[2]);
-    for (i, c) in counts.iter().enumerate() {
-        s += &row(&[
-            logit_text(edges[i]),
-            logit_text(edges[i + 1]),
-            c[0].to_string(),
-            c[1].to_string(),
-            c[2].to_string(),
-        ]);
-        s += "\n";
-    }
-    s += "</table>\n";
+    s += &html_table(
+        &format!(
+            "Propensity-score bins (logits as in tables/propensity.csv; totals {} cohort, {} pool, {} used)",
+            totals[0], totals[1], totals[2]
+        ),
+        &overlap_table(&edges, &counts),
+    );
     s
+}
+
+/// The overlap bins: each bin's logit range and its counts.
+fn overlap_table(edges: &[i64], counts: &[[u64; 3]]) -> Table {
+    let rows = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            vec![
+                logit_text(edges[i]),
+                logit_text(edges[i + 1]),
+                c[0].to_string(),
+                c[1].to_string(),
+                c[2].to_string(),
+            ]
+        })
+        .collect();
+    (
+        head(&[
+            "logit from",
+            "logit to",
+            "cohort",
+            "pool",
+            "pool used as comparisons",
+        ]),
+        rows,
+    )
 }
 
 /// The matched-comparison sections of report.html.
@@ -269,7 +304,7 @@ pub fn matched_html(audit: &Audit) -> String {
 
 /// Rows of the sensitivity grid: header, then one row per variant (values as in
 /// results.json → sensitivity).
-fn grid_rows(audit: &Audit) -> Option<(String, Vec<Vec<String>>)> {
+fn grid_rows(audit: &Audit) -> Option<(String, Table)> {
     let out = crate::sensitivity::results_out(audit)?;
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
@@ -283,7 +318,7 @@ fn grid_rows(audit: &Audit) -> Option<(String, Vec<Vec<String>>)> {
         header.push(format!("{} decision", e.scope));
     }
     header.push(format!("payment {}", audit.spec.payment.currency));
-    let mut rows = vec![header];
+    let mut rows = Vec::new();
     for v in &out.variants {
         let mut r = vec![format!(
             "{}{}",
@@ -339,7 +374,7 @@ fn grid_rows(audit: &Audit) -> Option<(String, Vec<Vec<String>>)> {
             }
         )
     };
-    Some((verdict, rows))
+    Some((verdict, (header, rows)))
 }
 
 /// The sensitivity section of report.html.
@@ -347,57 +382,30 @@ pub fn sensitivity_html(audit: &Audit) -> String {
     let Some((verdict, rows)) = grid_rows(audit) else {
         return String::new();
     };
-    let mut s = format!(
-        "<h2>Sensitivity of the decision</h2>\n<p>{}</p>\n<table><caption>Each variant of the spec (values as in results.json, sensitivity)</caption>\n<tr>",
-        esc(&verdict)
-    );
-    for h in &rows[0] {
-        s += &format!("<th>{}</th>", esc(h));
-    }
-    s += "</tr>\n";
-    for r in &rows[1..] {
-        s += &row(&r.iter().map(|c| esc(c)).collect::<Vec<_>>());
-        s += "\n";
-    }
-    s += "</table>\n";
-    s
+    format!(
+        "<h2>Sensitivity of the decision</h2>\n<p>{}</p>\n{}",
+        esc(&verdict),
+        html_table(
+            "Each variant of the spec (values as in results.json, sensitivity)",
+            &rows
+        )
+    )
 }
 
 /// The balance, overlap and sensitivity sections as Markdown.
 pub fn markdown(audit: &Audit) -> String {
     let mut m = String::new();
     if let Some(a) = &audit.matched {
-        m += "\n## Balance\n\n| term | SMD before | SMD after | within the limit |\n|---|---|---|---|\n";
-        for b in &a.balance {
-            m += &format!(
-                "| {} | {} | {} | {} |\n",
-                b.term,
-                balance_value(b.smd_before),
-                balance_value(b.smd_after),
-                if b.within_limit { "yes" } else { "no" }
-            );
-        }
+        m += "\n## Balance\n\n";
+        m += &md_table(&balance_table(a));
         if let Some((edges, counts)) = overlap_bins(audit) {
-            m += "\n## Propensity-score overlap\n\n| logit from | logit to | cohort | pool | pool used as comparisons |\n|---|---|---|---|---|\n";
-            for (i, c) in counts.iter().enumerate() {
-                m += &format!(
-                    "| {} | {} | {} | {} | {} |\n",
-                    logit_text(edges[i]),
-                    logit_text(edges[i + 1]),
-                    c[0],
-                    c[1],
-                    c[2]
-                );
-            }
+            m += "\n## Propensity-score overlap\n\n";
+            m += &md_table(&overlap_table(&edges, &counts));
         }
     }
     if let Some((verdict, rows)) = grid_rows(audit) {
         m += &format!("\n## Sensitivity of the decision\n\n{verdict}\n\n");
-        m += &format!("| {} |\n", rows[0].join(" | "));
-        m += &format!("|{}\n", "---|".repeat(rows[0].len()));
-        for r in &rows[1..] {
-            m += &format!("| {} |\n", r.join(" | "));
-        }
+        m += &md_table(&rows);
     }
     m
 }
