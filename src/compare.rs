@@ -353,20 +353,15 @@ pub fn match_pool(
     .map_err(|e| CompareError::Fit(e.to_string()))?;
     drop(y);
 
-    let logits_t: Vec<f64> = design
-        .rows(t_rows.clone())
+    // Everyone's logit, the treated first; then split between the two sides.
+    let mut logits_t: Vec<f64> = design
+        .x
         .chunks(width)
         .map(|r| fit.linear_predictor(r))
         .collect();
-    let logits_c: Vec<f64> = design
-        .rows(c_rows.clone())
-        .chunks(width)
-        .map(|r| fit.linear_predictor(r))
-        .collect();
-    let all: Vec<f64> = logits_t.iter().chain(&logits_c).copied().collect();
-    let (_, var) = stats::weighted_mean_var(&all, &vec![1.0; n])
+    let (_, var) = stats::weighted_mean_var(&logits_t, &vec![1.0; n])
         .map_err(|e| CompareError::Fit(e.to_string()))?;
-    drop(all);
+    let logits_c = logits_t.split_off(treated.len());
     let logit_sd = var.sqrt();
     let caliper = m.caliper_sd.map(|c| c.to_f64() * logit_sd);
 
