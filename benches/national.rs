@@ -32,16 +32,42 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+fn best<T>(repeat: usize, f: impl FnMut() -> T) -> (Duration, T) {
+    let (t, _, out) = best_with_cpu(repeat, f);
+    (t, out)
+}
+
+/// The shortest wall time of `repeat` calls, the least CPU time (user + system, every
+/// thread of this process) one of them took, and the last result.
+fn best_with_cpu<T>(repeat: usize, mut f: impl FnMut() -> T) -> (Duration, f64, T) {
     let mut best = Duration::MAX;
+    let mut cpu = f64::MAX;
     let mut last = None;
     for _ in 0..repeat {
+        let c = cpu_seconds().0;
         let t = Instant::now();
         let out = f();
         best = best.min(t.elapsed());
+        cpu = cpu.min(cpu_seconds().0 - c);
         last = Some(out);
     }
-    (best, last.expect("repeat >= 1"))
+    (best, cpu, last.expect("repeat >= 1"))
+}
+
+/// CPU time (user + system, all threads) of this process and of its waited-for
+/// children, from `/proc/self/stat` (Linux; in the kernel's fixed user tick of 1/100 s).
+/// Zero where that file cannot be read.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // utime, stime, cutime, cstime are fields 14-17 of the line, 12-15 after the name.
+    let tick = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    (tick(11) + tick(12), tick(13) + tick(14))
 }
 
 /// Runs the binary; returns wall time and the peak resident memory it reports.
@@ -112,8 +138,26 @@ fn main() {
         hash.as_secs_f64(),
         input_bytes as f64 / hash.as_secs_f64() / 1e9
     );
-    let (floor, _) = best(repeat, || load_as_text(&spec));
-    println!("floor (hash + parse):   {:>7.3} s", floor.as_secs_f64());
+    let (floor, floor_cpu, _) = best_with_cpu(repeat, || load_as_text(&spec, None));
+    println!(
+        "floor (hash + parse):   {:>7.3} s  (CPU {floor_cpu:.2} s on {} cores)",
+        floor.as_secs_f64(),
+        cores()
+    );
+    // The same, with the copy of each input that a bundle embedding its inputs must
+    // hold written on the hashing thread and fsynced: the floor of `run`'s default.
+    let copies = dir.join("floor-copies");
+    let (floor_copy, floor_copy_cpu, _) = best_with_cpu(repeat, || {
+        let _ = std::fs::remove_dir_all(&copies);
+        std::fs::create_dir_all(&copies).expect("copies dir");
+        load_as_text(&spec, Some(&copies))
+    });
+    let _ = std::fs::remove_dir_all(&copies);
+    println!(
+        "floor + input copies:   {:>7.3} s  = {:.2} x floor (CPU {floor_copy_cpu:.2} s)",
+        floor_copy.as_secs_f64(),
+        floor_copy.as_secs_f64() / floor.as_secs_f64()
+    );
 
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_outcome-audit"));
     let home = dir.join("home");
@@ -122,16 +166,20 @@ fn main() {
     let spec_s = spec_path.to_string_lossy().into_owned();
     let report = |label: &str, args: &[&str]| -> Duration {
         let mut best_t = Duration::MAX;
+        let mut cpu = f64::MAX;
         let mut peak = 0;
         for _ in 0..repeat {
+            let c = cpu_seconds().1;
             let (t, p) = run_binary(&bin, args, &home);
             best_t = best_t.min(t);
+            cpu = cpu.min(cpu_seconds().1 - c);
             peak = peak.max(p);
         }
         println!(
-            "{label:<23} {:>7.3} s  = {:.2} x floor; peak memory {:.0} MB = {:.2} x input",
+            "{label:<23} {:>7.3} s  = {:.2} x floor (CPU {cpu:.2} s = {:.2} x floor's); peak memory {:.0} MB = {:.2} x input",
             best_t.as_secs_f64(),
             best_t.as_secs_f64() / floor.as_secs_f64(),
+            cpu / floor_cpu,
             mb(peak),
             peak as f64 / input_bytes as f64
         );
@@ -222,7 +270,10 @@ fn main() {
 /// parsed on every core), with the columns `run` reads. This is the work any audit of
 /// these files must do; it is independent of how `run` reads them (in blocks, with the
 /// record checks, the dates and the bundle copy on the same pass).
-fn load_as_text(spec: &AuditSpec) -> Vec<polars::prelude::DataFrame> {
+///
+/// With `copy_to`, the hashing thread also writes each file's bytes to a file of the same
+/// name in that folder and fsyncs it, as `run` does for the bundle's `inputs/`.
+fn load_as_text(spec: &AuditSpec, copy_to: Option<&Path>) -> Vec<polars::prelude::DataFrame> {
     use polars::prelude::*;
     let people_columns = |input| {
         outcome_audit::sensitivity::people_columns(spec, input)
@@ -240,7 +291,23 @@ fn load_as_text(spec: &AuditSpec) -> Vec<polars::prelude::DataFrame> {
         .into_iter()
         .map(|(input, columns)| {
             let path = input.path.clone();
-            let hasher = std::thread::spawn(move || Sha256Digest::of_file(&path).expect("hash"));
+            let copy = copy_to.map(|d| d.join(path.file_name().expect("file name")));
+            let hasher = std::thread::spawn(move || {
+                let file = std::fs::File::open(&path).expect("open");
+                match copy {
+                    None => Sha256Digest::of_reader(file).expect("hash"),
+                    Some(to) => {
+                        let out = std::fs::File::create(to).expect("copy");
+                        let digest = Sha256Digest::of_reader(Tee {
+                            from: file,
+                            to: &out,
+                        })
+                        .expect("hash");
+                        out.sync_all().expect("fsync");
+                        digest
+                    }
+                }
+            });
             let mut dedup: Vec<PlSmallStr> = Vec::new();
             for c in columns.into_iter().flatten() {
                 if !dedup.contains(&c) {
@@ -287,7 +354,7 @@ fn end_to_end(spec_path: &Path, bin: &Path, home: &Path, repeat: usize) {
     for i in spec.inputs() {
         let _ = Sha256Digest::of_file(&i.path);
     }
-    let (floor, _) = best(repeat, || load_as_text(&spec));
+    let (floor, _) = best(repeat, || load_as_text(&spec, None));
     let out = spec_path.with_file_name("bundle");
     let args = [
         "run",
@@ -312,6 +379,24 @@ fn end_to_end(spec_path: &Path, bin: &Path, home: &Path, repeat: usize) {
         mb(peak),
         peak as f64 / input_bytes as f64
     );
+}
+
+/// A reader that writes everything it reads to `to` as well.
+struct Tee<'a> {
+    from: std::fs::File,
+    to: &'a std::fs::File,
+}
+
+impl std::io::Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        std::io::Write::write_all(&mut self.to, &buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn walk_size(dir: &Path) -> u64 {

@@ -224,62 +224,148 @@ pub fn computed_bytes(audit: &Audit, path: &str) -> Vec<u8> {
     out
 }
 
-/// A writer that hashes and counts what passes through it.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: sha2::Sha256,
-    bytes: u64,
+/// Size of the pieces a [`PipedWriter`] hands on.
+const PIPE_PIECE: usize = 1 << 20;
+
+/// A writer that hands its bytes on, in the order written, in pieces of
+/// [`PIPE_PIECE`], to a thread that hashes them ([`hash_pieces`]) and on to one that
+/// writes them to the file ([`write_pieces`]). Formatting a large table and the hashing and kernel copy of its
+/// bytes then run side by side, instead of one after the other on one core: measured
+/// on the national benchmark, the 300 MB conviction ledger was formatted, hashed and
+/// written on one thread for most of a second while the other core had nothing left to
+/// do. The bytes, and so the digest, are exactly those written.
+struct PipedWriter {
+    piece: Vec<u8>,
+    to_file: std::sync::mpsc::SyncSender<Vec<u8>>,
+    /// Pieces handed back once written, for reuse.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+impl PipedWriter {
+    /// Hands the current piece on (if it holds anything).
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.piece.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_PIECE));
+        let full = std::mem::replace(&mut self.piece, next);
+        // Fails only once the writing thread has stopped on an error, which it returns.
+        self.to_file
+            .send(full)
+            .map_err(|_| std::io::Error::other("the file's writing thread stopped"))
+    }
+}
+
+impl Write for PipedWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
+        if self.piece.len() + buf.len() > PIPE_PIECE {
+            self.send()?;
+        }
+        if buf.len() >= PIPE_PIECE {
+            // A large write goes on as a piece of its own.
+            self.piece.extend_from_slice(buf);
+            self.send()?;
+        } else {
+            self.piece.extend_from_slice(buf);
+        }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.send()
     }
 }
 
+/// The hashing side of a [`PipedWriter`]: hashes each piece in the order received and
+/// hands it on to [`write_pieces`]; returns the digest and the number of bytes.
+fn hash_pieces(
+    pieces: std::sync::mpsc::Receiver<Vec<u8>>,
+    to_file: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> (Sha256Digest, u64) {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut bytes = 0u64;
+    for piece in pieces {
+        hasher.update(&piece);
+        bytes += piece.len() as u64;
+        if to_file.send(piece).is_err() {
+            // The writing thread stopped on an error, which it returns.
+            break;
+        }
+    }
+    (Sha256Digest(hasher.finalize().into()), bytes)
+}
+
+/// The writing side of a [`PipedWriter`]: writes each piece in the order received and
+/// hands it back for reuse; returns the file.
+fn write_pieces(
+    mut file: fs::File,
+    pieces: std::sync::mpsc::Receiver<Vec<u8>>,
+    spare: std::sync::mpsc::Sender<Vec<u8>>,
+) -> std::io::Result<fs::File> {
+    for mut piece in pieces {
+        file.write_all(&piece)?;
+        piece.clear();
+        // The writer may have finished already; then the piece is simply freed.
+        let _ = spare.send(piece);
+    }
+    Ok(file)
+}
+
 /// Writes one file of the bundle, fsyncs it, and returns the digest and size of the
-/// bytes written.
+/// bytes written. `f` formats the bytes on this thread while two others hash and write
+/// them ([`PipedWriter`]).
 fn write_file_with(
     root: &Path,
     rel: &str,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(Sha256Digest, u64), BundleError> {
-    use sha2::Digest;
     let path = root.join(rel);
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_err("create the folder", parent))?;
     }
     let file = fs::File::create(&path).map_err(io_err("create", &path))?;
-    let mut w = HashingWriter {
-        inner: std::io::BufWriter::with_capacity(1 << 20, file),
-        hasher: sha2::Sha256::new(),
-        bytes: 0,
-    };
     let started = std::time::Instant::now();
-    f(&mut w).map_err(io_err("write", &path))?;
-    let digest = Sha256Digest(w.hasher.finalize().into());
-    let file = w
-        .inner
-        .into_inner()
-        .map_err(|e| io_err("write", &path)(e.into_error()))?;
+    let (formatted, hashed, written) = std::thread::scope(|scope| {
+        let (to_hash, pieces) = std::sync::mpsc::sync_channel(2);
+        let (to_file, hashed_pieces) = std::sync::mpsc::sync_channel(2);
+        let (give_back, spare) = std::sync::mpsc::channel();
+        let hasher = scope.spawn(move || hash_pieces(pieces, to_file));
+        let writer = scope.spawn(move || write_pieces(file, hashed_pieces, give_back));
+        let mut w = PipedWriter {
+            piece: Vec::with_capacity(PIPE_PIECE),
+            to_file: to_hash,
+            spare,
+        };
+        let formatted = f(&mut w).and_then(|()| w.flush());
+        // Closing the channel ends the hashing thread, and then the writing thread,
+        // once every piece has passed through both.
+        drop(w);
+        let hashed = hasher.join();
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the file's writing thread failed")));
+        (formatted, hashed, written)
+    });
+    // An error of the writing thread is the cause of any error the formatting saw.
+    let file = written.map_err(io_err("write", &path))?;
+    formatted.map_err(io_err("write", &path))?;
+    let (digest, bytes) = hashed.map_err(|_| {
+        io_err("write", &path)(std::io::Error::other("the file's hashing thread failed"))
+    })?;
     let written = started.elapsed();
     file.sync_all().map_err(io_err("write", &path))?;
     tracing::debug!(
         file = rel,
-        bytes = w.bytes,
+        bytes,
         written_ms = written.as_millis() as u64,
         synced_ms = (started.elapsed() - written).as_millis() as u64,
         "evidence file written"
     );
-    Ok((digest, w.bytes))
+    Ok((digest, bytes))
 }
 
 /// Copies an input into the bundle, hashing the bytes copied; fails if they are not the
@@ -712,6 +798,68 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_piped_file_holds_exactly_the_bytes_written_and_their_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Small writes, a write that fills a piece exactly, one larger than a piece,
+        // an empty write, and a tail: every boundary of the pieces handed on.
+        let mut expected = Vec::new();
+        let writes: Vec<Vec<u8>> = vec![
+            b"header\n".to_vec(),
+            vec![b'a'; PIPE_PIECE - 7],
+            vec![b'b'; 3 * PIPE_PIECE + 5],
+            Vec::new(),
+            (0..=255u8).cycle().take(PIPE_PIECE + 1).collect(),
+            b"tail".to_vec(),
+        ];
+        for w in &writes {
+            expected.extend_from_slice(w);
+        }
+        let (digest, bytes) = write_file_with(tmp.path(), "tables/t.csv", |w| {
+            for piece in &writes {
+                w.write_all(piece)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let on_disk = fs::read(tmp.path().join("tables/t.csv")).unwrap();
+        assert!(
+            on_disk == expected,
+            "the file differs from the bytes written"
+        );
+        assert_eq!(bytes, expected.len() as u64);
+        assert_eq!(digest, Sha256Digest::of_bytes(&expected));
+
+        let (digest, bytes) = write_file_with(tmp.path(), "empty", |_| Ok(())).unwrap();
+        assert_eq!((digest, bytes), (Sha256Digest::of_bytes(b""), 0));
+        assert_eq!(fs::read(tmp.path().join("empty")).unwrap(), b"");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_error_of_the_writing_thread_is_returned_with_the_path() {
+        // /dev/full refuses every write with "no space left on device".
+        if !Path::new("/dev/full").exists() {
+            return;
+        }
+        let err = write_file_with(Path::new("/dev"), "full", |w| {
+            w.write_all(&vec![0u8; 4 * PIPE_PIECE])
+        })
+        .unwrap_err();
+        match err {
+            BundleError::Io {
+                action,
+                path,
+                source,
+            } => {
+                assert_eq!(action, "write");
+                assert_eq!(path, Path::new("/dev/full"));
+                assert_eq!(source.raw_os_error(), Some(28), "{source}");
+            }
+            other => panic!("expected an Io error, got {other}"),
+        }
     }
 
     #[test]
