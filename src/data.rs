@@ -354,12 +354,56 @@ impl<'a> TextColumn<'a> {
         self.chunks[c].get(i - start)
     }
 
+    /// A reader of rows that remembers the chunk of the last row it read, for passes in
+    /// row order (any order works; only a row in another chunk costs a search).
+    pub fn cursor(&self) -> TextCursor<'a, '_> {
+        TextCursor {
+            column: self,
+            chunk: 0,
+            start: 0,
+            end: 0,
+        }
+    }
+
     /// Every value in row order.
     pub fn iter(&self) -> impl Iterator<Item = Option<&'a str>> + 'a {
         self.chunks
             .clone()
             .into_iter()
             .flat_map(|array| array.iter())
+    }
+}
+
+/// See [`TextColumn::cursor`].
+pub struct TextCursor<'a, 'c> {
+    column: &'c TextColumn<'a>,
+    /// The chunk last read, and the rows it holds (`start..end`; empty at first).
+    chunk: usize,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> TextCursor<'a, '_> {
+    /// The value of row `i`, as [`TextColumn::get`] gives it.
+    #[inline]
+    pub fn at(&mut self, i: usize) -> Option<&'a str> {
+        if !(self.start..self.end).contains(&i) {
+            let ends = &self.column.ends;
+            // Usually the next chunk (once a chunk has been read); else search.
+            let next = self.end > 0 && i >= self.end;
+            let c = if next && ends.get(self.chunk + 1).is_some_and(|&e| i < e) {
+                self.chunk + 1
+            } else {
+                ends.partition_point(|&end| end <= i)
+            };
+            if c >= ends.len() {
+                return None;
+            }
+            self.chunk = c;
+            self.start = if c == 0 { 0 } else { ends[c - 1] };
+            self.end = ends[c];
+        }
+        self.column.chunks[self.chunk].get(i - self.start)
     }
 }
 
@@ -1546,6 +1590,19 @@ mod tests {
                 assert_eq!(note.get(i), Some(notes[i].as_str()), "row {i}");
             }
             assert_eq!(id.get(50), None);
+            // A cursor reads the same values in row order, backwards, by jumps across
+            // chunks, and nothing past the end.
+            let mut cursor = note.cursor();
+            let order: Vec<usize> = (0..50)
+                .chain((0..50).rev())
+                .chain([3, 41, 0, 49, 7, 8])
+                .collect();
+            for i in order {
+                assert_eq!(cursor.at(i), Some(notes[i].as_str()), "cursor at row {i}");
+            }
+            assert_eq!(cursor.at(50), None);
+            assert_eq!(cursor.at(1000), None);
+            assert_eq!(cursor.at(5), Some(notes[5].as_str()));
             let all: Vec<&str> = note.iter().map(Option::unwrap_or_default).collect();
             assert_eq!(all, notes);
         }

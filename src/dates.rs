@@ -51,11 +51,37 @@ pub fn civil(day: Day) -> (i32, u32, u32) {
     ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
 }
 
+/// `YYYY-MM-DD` of every day of the accepted years ([`MIN_YEAR`]..=[`MAX_YEAR`]), and
+/// the day number of the first: about 110,000 dates (1.1 MB), made once, so that the
+/// millions of dates in the evidence tables are copied rather than computed.
+fn formatted_days() -> &'static (Day, Vec<[u8; 10]>) {
+    static DAYS: std::sync::OnceLock<(Day, Vec<[u8; 10]>)> = std::sync::OnceLock::new();
+    DAYS.get_or_init(|| {
+        let day_of = |y, m, d| to_day(NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN));
+        let first = day_of(MIN_YEAR, 1, 1);
+        let last = day_of(MAX_YEAR, 12, 31);
+        (first, (first..=last).map(compute_day_text).collect())
+    })
+}
+
 /// Appends `YYYY-MM-DD` to a buffer (years 0 to 9999).
 pub fn push_day(out: &mut Vec<u8>, day: Day) {
+    let (first, table) = formatted_days();
+    // Days outside the table are computed.
+    match usize::try_from(i64::from(day) - i64::from(*first))
+        .ok()
+        .and_then(|i| table.get(i))
+    {
+        Some(text) => out.extend_from_slice(text),
+        None => out.extend_from_slice(&compute_day_text(day)),
+    }
+}
+
+/// `YYYY-MM-DD` of a day number (years 0 to 9999), computed.
+fn compute_day_text(day: Day) -> [u8; 10] {
     let (y, m, d) = civil(day);
     let y = y.clamp(0, 9999) as u32;
-    out.extend_from_slice(&[
+    [
         b'0' + (y / 1000) as u8,
         b'0' + (y / 100 % 10) as u8,
         b'0' + (y / 10 % 10) as u8,
@@ -66,7 +92,7 @@ pub fn push_day(out: &mut Vec<u8>, day: Day) {
         b'-',
         b'0' + (d / 10) as u8,
         b'0' + (d % 10) as u8,
-    ]);
+    ]
 }
 
 /// Parses an ISO date `YYYY-MM-DD` (exactly ten characters) within the accepted years.
@@ -138,6 +164,25 @@ mod tests {
             push_day(&mut buf, day);
             assert_eq!(std::str::from_utf8(&buf).unwrap(), format_day(day));
         }
+    }
+
+    #[test]
+    fn formatting_from_the_table_matches_chrono_at_its_ends_and_beyond() {
+        let first = d("1900-01-01");
+        let last = d("2200-12-31");
+        // Every day of the table, and days on either side of it (computed instead).
+        let mut buf = Vec::new();
+        for day in (first - 400)..=(last + 400) {
+            buf.clear();
+            push_day(&mut buf, day);
+            assert_eq!(
+                std::str::from_utf8(&buf).unwrap(),
+                format_day(day),
+                "day {day}"
+            );
+        }
+        assert_eq!(formatted_days().0, first);
+        assert_eq!(formatted_days().1.len() as i32, last - first + 1);
     }
 
     #[test]

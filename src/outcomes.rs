@@ -341,8 +341,9 @@ pub fn compute(
     // The join of rows to members is a read-only lookup: both cores share it.
     let row_member: Vec<u32> = crate::par::fill_ranges(ids.len(), |range, out| {
         let base = range.start;
+        let mut ids = ids.cursor();
         for i in range {
-            let Some(id) = ids.get(i).map(str::trim_ascii).filter(|s| !s.is_empty()) else {
+            let Some(id) = ids.at(i).map(str::trim_ascii).filter(|s| !s.is_empty()) else {
                 return Err(convictions.bad_value(
                     i,
                     id_col,
@@ -386,8 +387,13 @@ pub fn compute(
     let hasher = FixedState::default();
     let rows: Vec<Row> = crate::par::fill_ranges(ids.len(), |range, rows| {
         let base = range.start;
+        // Each column read in row order through a cursor of its own.
+        let mut types = types.cursor();
+        let mut rule_values: Vec<_> = rule_values.iter().map(TextColumn::cursor).collect();
+        let mut appearances = appearances.as_ref().map(TextColumn::cursor);
+        let mut all_values: Vec<_> = all_values.iter().map(TextColumn::cursor).collect();
         for i in range {
-            let t = types.get(i).map(str::trim_ascii).filter(|t| !t.is_empty());
+            let t = types.at(i).map(str::trim_ascii).filter(|t| !t.is_empty());
             let Some(t) = t else {
                 return Err(convictions.bad_value(
                     i,
@@ -419,7 +425,7 @@ pub fn compute(
             }
             let mut rule = NO_RULE;
             for (r, rule_spec) in o.exclude.iter().enumerate() {
-                let holds = condition_holds(&rule_spec.condition, rule_values[r].get(i)).map_err(|problem| {
+                let holds = condition_holds(&rule_spec.condition, rule_values[r].at(i)).map_err(|problem| {
                     convictions.bad_value(
                         i,
                         input.column(&rule_spec.column),
@@ -433,12 +439,12 @@ pub fn compute(
                 }
             }
             let appearance = appearances
-                .as_ref()
-                .and_then(|a| a.get(i))
+                .as_mut()
+                .and_then(|a| a.at(i))
                 .map(str::trim_ascii);
             // Truncated to 32 bits: equal hashes are confirmed on the text.
             let appearance_hash = hasher.hash_one(appearance) as u32;
-            let content_hash = content_hash(&hasher, all_values.iter().map(|v| v.get(i)));
+            let content_hash = content_hash(&hasher, all_values.iter_mut().map(|v| v.at(i)));
             rows[i - base] = Row {
                 offence: offence_dates[i],
                 proven: sanction_dates[i],
