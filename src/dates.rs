@@ -133,11 +133,48 @@ pub fn parse_with_format(s: &str, format: &str) -> Option<Day> {
 }
 
 /// The day `months` calendar months after `day`, clamped to the month's last day.
+/// Computed directly for days of the accepted years and up to a thousand years on (a
+/// million people's windows are counted with it), else with chrono; the two agree on
+/// every day of the accepted years (tested).
 pub fn add_months(day: Day, months: u32) -> Day {
+    let (first, table) = formatted_days();
+    let in_years = day >= *first && i64::from(day) < i64::from(*first) + table.len() as i64;
+    if in_years && months <= 12_000 {
+        let (y, m, d) = civil(day);
+        let total = i64::from(y) * 12 + i64::from(m) - 1 + i64::from(months);
+        let (year, month) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
+        return days_from_civil(year, month, d.min(days_in_month(year, month)));
+    }
+    add_months_chrono(day, months)
+}
+
+/// [`add_months`] by chrono, for any day.
+fn add_months_chrono(day: Day, months: u32) -> Day {
     from_day(day)
         .checked_add_months(Months::new(months))
         .map(to_day)
         .unwrap_or(Day::MAX)
+}
+
+/// Days in a month of the proleptic Gregorian calendar.
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The day number of a date: H. Hinnant's "days from civil", the inverse of [`civil`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> Day {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) as Day
 }
 
 #[cfg(test)]
@@ -183,6 +220,25 @@ mod tests {
         }
         assert_eq!(formatted_days().0, first);
         assert_eq!(formatted_days().1.len() as i32, last - first + 1);
+    }
+
+    #[test]
+    fn direct_month_addition_agrees_with_chrono_on_every_accepted_day() {
+        let (first, last) = (d("1900-01-01"), d("2200-12-31"));
+        for day in first..=last {
+            for months in [0, 1, 2, 3, 6, 11, 12, 13, 18, 24, 25, 48, 120, 1200, 12_000] {
+                assert_eq!(
+                    add_months(day, months),
+                    add_months_chrono(day, months),
+                    "{} + {months} months",
+                    format_day(day)
+                );
+            }
+        }
+        // Outside the accepted years, or further on, chrono answers.
+        assert_eq!(add_months(first - 1, 12), add_months_chrono(first - 1, 12));
+        assert_eq!(add_months(last, 12_001), add_months_chrono(last, 12_001));
+        assert_eq!(add_months(last, u32::MAX), Day::MAX);
     }
 
     #[test]
