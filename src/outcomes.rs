@@ -154,13 +154,50 @@ impl OutcomesResult {
         spec: &AuditSpec,
         in_group: impl Fn(usize) -> bool,
     ) -> BTreeMap<String, u64> {
-        let mut by: BTreeMap<Disposition, u64> = BTreeMap::new();
+        // Counted in a slot per disposition (the fixed ones, then one per exclude rule):
+        // millions of rows at national scale.
+        const FIXED: [Disposition; 8] = [
+            Disposition::MissingDate,
+            Disposition::Duplicate,
+            Disposition::SanctionNotCounted,
+            Disposition::BeforeIndex,
+            Disposition::OutsideWindow,
+            Disposition::SanctionBeforeOffence,
+            Disposition::ProvenAfterLag,
+            Disposition::Counted,
+        ];
+        // Every variant named, so a new one cannot be counted in another's slot.
+        let slot = |d: Disposition| match d {
+            Disposition::MissingDate => 0,
+            Disposition::Duplicate => 1,
+            Disposition::SanctionNotCounted => 2,
+            Disposition::BeforeIndex => 3,
+            Disposition::OutsideWindow => 4,
+            Disposition::SanctionBeforeOffence => 5,
+            Disposition::ProvenAfterLag => 6,
+            Disposition::Counted => 7,
+            Disposition::Rule(i) => FIXED.len() + usize::from(i),
+        };
+        debug_assert!(FIXED.iter().enumerate().all(|(k, &d)| slot(d) == k));
+        let mut counts = vec![0u64; FIXED.len() + spec.outcome.exclude.len()];
         for r in &self.rows {
             if in_group(r.member as usize) {
-                *by.entry(r.disposition).or_insert(0) += 1;
+                let k = slot(r.disposition);
+                if k >= counts.len() {
+                    // A rule index beyond the spec's rules (never made so): counted all
+                    // the same, under the code `Disposition::code` gives it.
+                    counts.resize(k + 1, 0);
+                }
+                counts[k] += 1;
             }
         }
-        by.into_iter()
+        let rules = counts.len() - FIXED.len();
+        let every = FIXED
+            .into_iter()
+            .chain((0..rules).map(|i| Disposition::Rule(i as u16)));
+        every
+            .zip(counts)
+            .filter(|&(_, n)| n > 0)
             .map(|(d, n)| (d.code(&spec.outcome.exclude), n))
             .collect()
     }
@@ -714,6 +751,9 @@ pub fn compute(
             }
             outcome.events = counted_appearances.len() as u64;
             people[m - first_member] = outcome;
+            // The member's rows back in file order, for the tables.
+            let written = offsets[m + 1] as usize - offsets[m] as usize;
+            rows_out[next_out - written..next_out].sort_unstable_by_key(|r| r.row);
         }
         debug_assert_eq!(next_out, rows_out.len());
         Ok(())
@@ -743,10 +783,6 @@ pub fn compute(
             Ok(part) => part?,
             Err(panic) => std::panic::resume_unwind(panic),
         }
-    }
-    // Sort each member's rows back into file order for the tables.
-    for m in 0..members.len() {
-        rows_out[offsets[m] as usize..offsets[m + 1] as usize].sort_unstable_by_key(|r| r.row);
     }
     Ok(OutcomesResult {
         people,
