@@ -21,6 +21,7 @@ use polars::prelude::*;
 
 use crate::dates::{self, Day};
 use crate::digest::Sha256Digest;
+use crate::direct_io::DirectWriter;
 use crate::spec::{InputFormat, InputSpec};
 
 /// Problems with input data. Each names the file and, where there is one, the row
@@ -433,10 +434,11 @@ pub enum InputCopy {
     },
 }
 
-/// The file a copy is being written to, or why it stopped.
+/// The file a copy is being written to (directly where the file system takes it: see
+/// [`crate::direct_io`]), or why it stopped.
 struct CopyOut {
     path: PathBuf,
-    file: std::io::Result<File>,
+    file: std::io::Result<DirectWriter>,
 }
 
 impl CopyOut {
@@ -444,7 +446,7 @@ impl CopyOut {
         let file = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| File::create(path));
+            .and_then(|()| DirectWriter::create(path));
         CopyOut {
             path: path.to_path_buf(),
             file,
@@ -452,7 +454,6 @@ impl CopyOut {
     }
 
     fn write(&mut self, chunk: &[u8]) {
-        use std::io::Write;
         if let Ok(f) = &mut self.file {
             if let Err(e) = f.write_all(chunk) {
                 self.file = Err(e);
@@ -461,7 +462,7 @@ impl CopyOut {
     }
 
     fn finish(self) -> InputCopy {
-        match self.file {
+        match self.file.and_then(DirectWriter::finish) {
             Ok(_) => InputCopy::Written(self.path),
             Err(e) => InputCopy::Failed {
                 path: self.path,

@@ -20,6 +20,7 @@ pub mod data;
 pub mod dates;
 pub mod decision;
 pub mod digest;
+pub mod direct_io;
 pub mod evidence;
 pub mod exact;
 pub mod matching;

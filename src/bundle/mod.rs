@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::data::{InputCopy, LoadedInput};
 use crate::digest::Sha256Digest;
+use crate::direct_io::DirectWriter;
 use crate::evidence;
 use crate::pipeline::Audit;
 use crate::spec::InputFormat;
@@ -302,7 +303,7 @@ fn hash_pieces(
 /// The writing side of a [`PipedWriter`]: writes each piece in the order received and
 /// hands it back for reuse; returns the file.
 fn write_pieces(
-    mut file: fs::File,
+    mut file: DirectWriter,
     pieces: std::sync::mpsc::Receiver<Vec<u8>>,
     spare: std::sync::mpsc::Sender<Vec<u8>>,
 ) -> std::io::Result<fs::File> {
@@ -312,7 +313,7 @@ fn write_pieces(
         // The writer may have finished already; then the piece is simply freed.
         let _ = spare.send(piece);
     }
-    Ok(file)
+    file.finish()
 }
 
 /// Writes one file of the bundle, fsyncs it, and returns the digest and size of the
@@ -327,7 +328,7 @@ fn write_file_with(
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(io_err("create the folder", parent))?;
     }
-    let file = fs::File::create(&path).map_err(io_err("create", &path))?;
+    let file = DirectWriter::create(&path).map_err(io_err("create", &path))?;
     let started = std::time::Instant::now();
     let (formatted, hashed, written) = std::thread::scope(|scope| {
         let (to_hash, pieces) = std::sync::mpsc::sync_channel(2);
