@@ -19,6 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use outcome_audit::digest::Sha256Digest;
+use outcome_audit::direct_io::DirectWriter;
 use outcome_audit::spec::AuditSpec;
 use outcome_audit::synth::{self, ExistingFiles, SynthConfig};
 
@@ -267,13 +268,13 @@ fn main() {
                 for (name, bytes) in tables.iter().filter(|(n, _)| Some(n.as_str()) != skip) {
                     let to = copies.join("tables").join(name);
                     scope.spawn(move || {
-                        let mut file = std::fs::File::create(to).expect("table copy");
+                        let mut file = DirectWriter::create(&to).expect("table copy");
                         let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
                         for piece in bytes.chunks(1 << 20) {
                             sha2::Digest::update(&mut hasher, piece);
-                            std::io::Write::write_all(&mut file, piece).expect("write");
+                            file.write_all(piece).expect("write");
                         }
-                        file.sync_all().expect("fsync");
+                        file.finish().expect("write").sync_all().expect("fsync");
                         sha2::Digest::finalize(hasher)
                     });
                 }
@@ -374,13 +375,15 @@ fn load_as_text(spec: &AuditSpec, copy_to: Option<&Path>) -> Vec<polars::prelude
                 match copy {
                     None => Sha256Digest::of_reader(file).expect("hash"),
                     Some(to) => {
-                        let out = std::fs::File::create(to).expect("copy");
+                        // Written as `run` writes its copies (directly, where the file
+                        // system takes it).
+                        let mut out = DirectWriter::create(&to).expect("copy");
                         let digest = Sha256Digest::of_reader(Tee {
                             from: file,
-                            to: &out,
+                            to: &mut out,
                         })
                         .expect("hash");
-                        out.sync_all().expect("fsync");
+                        out.finish().expect("copy").sync_all().expect("fsync");
                         digest
                     }
                 }
@@ -461,13 +464,13 @@ fn end_to_end(spec_path: &Path, bin: &Path, home: &Path, repeat: usize) {
 /// A reader that writes everything it reads to `to` as well.
 struct Tee<'a> {
     from: std::fs::File,
-    to: &'a std::fs::File,
+    to: &'a mut DirectWriter,
 }
 
 impl std::io::Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.from.read(buf)?;
-        std::io::Write::write_all(&mut self.to, &buf[..n])?;
+        self.to.write_all(&buf[..n])?;
         Ok(n)
     }
 }

@@ -22,7 +22,7 @@ use std::path::Path;
 /// logical block size of the usual devices (512 or 4,096 bytes).
 const ALIGN: usize = 4096;
 /// Bytes gathered before each direct write (a multiple of [`ALIGN`]).
-const STAGE: usize = 1 << 20;
+const STAGE: usize = 256 << 10;
 
 /// A file being written, directly where possible. Call [`DirectWriter::finish`] to
 /// write the last bytes; dropping it without does not write them.

@@ -84,9 +84,59 @@ where
     Ok(out)
 }
 
+/// `f` of every item, on [`threads`] threads that each take the next item not yet
+/// taken, costliest first (by `cost`); the results are returned in item order, so they
+/// do not depend on the number of threads or on which thread ran what. For a few large
+/// pieces of work of unequal size, such as the files of a bundle.
+pub fn map_costliest_first<T, R, F>(items: &[T], cost: impl Fn(&T) -> u64, f: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(&items[i])));
+    let next = AtomicUsize::new(0);
+    let workers = threads().min(items.len()).max(1);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        mine.push((i, f(&items[i])));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(items.len());
+        for h in handles {
+            match h.join() {
+                Ok(mine) => all.extend(mine),
+                // A worker panicked: re-raise it here rather than lose it.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn costliest_first_returns_every_result_in_item_order() {
+        let items: Vec<u64> = (0..50).map(|i| (i * 37) % 11).collect();
+        let out = map_costliest_first(&items, |&c| c, |&c| c * 2 + 1);
+        assert_eq!(out, items.iter().map(|c| c * 2 + 1).collect::<Vec<_>>());
+        let none: Vec<u64> = map_costliest_first(&[] as &[u64], |&c| c, |&c| c);
+        assert!(none.is_empty());
+    }
 
     #[test]
     fn weighted_split_covers_every_item_once_in_order() {

@@ -226,7 +226,7 @@ pub fn computed_bytes(audit: &Audit, path: &str) -> Vec<u8> {
 }
 
 /// Size of the pieces a [`PipedWriter`] hands on.
-const PIPE_PIECE: usize = 1 << 20;
+const PIPE_PIECE: usize = 256 << 10;
 
 /// A writer that hands its bytes on, in the order written, in pieces of
 /// [`PIPE_PIECE`], to a thread that hashes them ([`hash_pieces`]) and on to one that
@@ -331,8 +331,8 @@ fn write_file_with(
     let file = DirectWriter::create(&path).map_err(io_err("create", &path))?;
     let started = std::time::Instant::now();
     let (formatted, hashed, written) = std::thread::scope(|scope| {
-        let (to_hash, pieces) = std::sync::mpsc::sync_channel(2);
-        let (to_file, hashed_pieces) = std::sync::mpsc::sync_channel(2);
+        let (to_hash, pieces) = std::sync::mpsc::sync_channel(1);
+        let (to_file, hashed_pieces) = std::sync::mpsc::sync_channel(1);
         let (give_back, spare) = std::sync::mpsc::channel();
         let hasher = scope.spawn(move || hash_pieces(pieces, to_file));
         let writer = scope.spawn(move || write_pieces(file, hashed_pieces, give_back));

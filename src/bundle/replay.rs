@@ -197,18 +197,26 @@ pub fn recompute(
 }
 
 fn compare(bundle: &Path, audit: &pipeline::Audit, report: &mut ReplayReport) {
-    for rel in computed_paths(audit) {
+    let rels = computed_paths(audit);
+    // The usual case, a file recomputed identically, is checked as it is written,
+    // without holding either version whole (the conviction ledger of a national audit
+    // is hundreds of megabytes); the files side by side, the largest first.
+    let same_files = crate::par::map_costliest_first(
+        &rels,
+        |rel| std::fs::metadata(bundle.join(rel)).map_or(0, |m| m.len()),
+        |rel| {
+            let same = same_as_stored(audit, rel, &bundle.join(rel));
+            tracing::debug!(
+                rel,
+                rss_mb = pipeline::resident_mb(),
+                peak_mb = pipeline::peak_mb(),
+                "compared"
+            );
+            same
+        },
+    );
+    for (rel, same) in rels.into_iter().zip(same_files) {
         let path = bundle.join(rel);
-        // The usual case, a file recomputed identically, is checked as it is written,
-        // without holding either version whole (the conviction ledger of a national
-        // audit is hundreds of megabytes).
-        let same = same_as_stored(audit, rel, &path);
-        tracing::debug!(
-            rel,
-            rss_mb = pipeline::resident_mb(),
-            peak_mb = pipeline::peak_mb(),
-            "compared"
-        );
         if same {
             report.compared.push(rel.to_string());
             continue;

@@ -395,15 +395,28 @@ fn scan_bundle(dir: &Path, findings: &mut Findings) -> Option<Scan> {
         add_entry_problem(findings, "the bundle directory", &problem);
     }
 
+    let cap_of = |path: &str| match path {
+        ATTESTATION_FILE | MANIFEST_FILE => Some(MAX_METADATA_BYTES),
+        SIGNER_KEY_FILE => Some(MAX_KEY_BYTES),
+        _ => None,
+    };
+    // The content files are hashed first, side by side; the findings are then made in
+    // walk order, as if they had been hashed one by one.
+    let content: Vec<PathBuf> = walked
+        .files
+        .iter()
+        .filter(|f| cap_of(&f.path).is_none())
+        .map(|f| bundle_file_path(dir, &f.path))
+        .collect();
+    let mut content_digests = hash_files(&content).into_iter();
     for file in walked.files {
         let on_disk = bundle_file_path(dir, &file.path);
-        let cap = match file.path.as_str() {
-            ATTESTATION_FILE | MANIFEST_FILE => Some(MAX_METADATA_BYTES),
-            SIGNER_KEY_FILE => Some(MAX_KEY_BYTES),
-            _ => None,
-        };
-        let hashed = match cap {
-            None => Sha256Digest::of_file(&on_disk).map(|(digest, size)| DiskFile { digest, size }),
+        let hashed = match cap_of(&file.path) {
+            // One digest per content file, in the same order.
+            None => content_digests
+                .next()
+                .unwrap_or_else(|| Err(std::io::Error::other("not hashed")))
+                .map(|(digest, size)| DiskFile { digest, size }),
             Some(cap) => read_capped(&on_disk, cap).map(|bytes| {
                 let hashed = DiskFile {
                     digest: Sha256Digest::of_bytes(&bytes),
@@ -430,6 +443,16 @@ fn scan_bundle(dir: &Path, findings: &mut Findings) -> Option<Scan> {
         }
     }
     Some(scan)
+}
+
+/// SHA-256 and size of each file, in the order given, hashed side by side
+/// ([`crate::par::map_costliest_first`]), the largest first.
+fn hash_files(paths: &[PathBuf]) -> Vec<std::io::Result<(Sha256Digest, u64)>> {
+    crate::par::map_costliest_first(
+        paths,
+        |p| fs::metadata(p).map_or(0, |m| m.len()),
+        |p| Sha256Digest::of_file(p),
+    )
 }
 
 /// Parses `attestation.dsse.json` and checks its payload type.
