@@ -304,6 +304,19 @@ impl Default for Row {
     }
 }
 
+/// The order in which a member's rows are compared: offence date, sanction date,
+/// sanction, content hash, then row, packed in integers that order exactly as those
+/// fields do (a day's sign bit flipped, so that negative days and [`MISSING_DAY`] come
+/// first), so that sorting compares integers instead of fetching records.
+fn sort_key(r: &Row, row: u32) -> (u64, u64, u32) {
+    let day_bits = |d: Day| u64::from((d as u32) ^ 0x8000_0000);
+    (
+        day_bits(r.offence) << 32 | day_bits(r.proven),
+        u64::from(r.sanction as u8) << 32 | u64::from(r.content_hash),
+        row,
+    )
+}
+
 /// A person whose outcome is computed: id and index date.
 #[derive(Debug, Clone, Copy)]
 pub struct MemberRef<'a> {
@@ -561,14 +574,17 @@ pub fn compute(
         let mut kept_in_run: Vec<usize> = Vec::new();
         // The first row of each appearance id seen so far, with its hash.
         let mut seen: Vec<(u32, usize)> = Vec::new();
+        // Each member's sort keys, gathered once ([`sort_key`]).
+        let mut keyed: Vec<(u64, u64, u32)> = Vec::new();
         for m in range {
             let span = offsets[m] as usize - base..offsets[m + 1] as usize - base;
             let mine = &mut flat[span.clone()];
-            mine.sort_unstable_by(|&a, &b| {
-                key(&rows[a as usize])
-                    .cmp(&key(&rows[b as usize]))
-                    .then(a.cmp(&b))
-            });
+            keyed.clear();
+            keyed.extend(mine.iter().map(|&a| sort_key(&rows[a as usize], a)));
+            keyed.sort_unstable();
+            for (slot, k) in mine.iter_mut().zip(&keyed) {
+                *slot = k.2;
+            }
             kept_in_run.clear();
             seen.clear();
             for (j, &row) in mine.iter().enumerate() {
@@ -797,6 +813,41 @@ pub fn compute(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn packed_sort_keys_order_rows_as_their_fields_do() {
+        let days = [MISSING_DAY, -40_000, -1, 0, 1, 15_000, 15_001, i32::MAX];
+        let mut rows = Vec::new();
+        for (k, &offence) in days.iter().enumerate() {
+            for &proven in &days[k % 3..] {
+                for sanction in [Sanction::Conviction, Sanction::Caution] {
+                    for content_hash in [0, 7, u32::MAX] {
+                        rows.push(Row {
+                            offence,
+                            proven,
+                            sanction,
+                            content_hash,
+                            ..Row::default()
+                        });
+                    }
+                }
+            }
+        }
+        let mut by_fields: Vec<u32> = (0..rows.len() as u32).rev().collect();
+        let mut by_key = by_fields.clone();
+        by_fields.sort_by(|&a, &b| {
+            let (x, y) = (&rows[a as usize], &rows[b as usize]);
+            (x.offence, x.proven, x.sanction, x.content_hash, a).cmp(&(
+                y.offence,
+                y.proven,
+                y.sanction,
+                y.content_hash,
+                b,
+            ))
+        });
+        by_key.sort_by_key(|&a| sort_key(&rows[a as usize], a));
+        assert_eq!(by_key, by_fields);
+    }
 
     #[test]
     fn a_conviction_record_stays_at_twenty_bytes() {
