@@ -113,10 +113,13 @@ pub fn parse_iso(s: &str) -> Option<Day> {
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let y = y as i32;
-    if !(MIN_YEAR..=MAX_YEAR).contains(&y) {
+    if !(MIN_YEAR..=MAX_YEAR).contains(&y) || !(1..=12).contains(&m) {
         return None;
     }
-    NaiveDate::from_ymd_opt(y, m, d).map(to_day)
+    if d == 0 || d > days_in_month(i64::from(y), m) {
+        return None;
+    }
+    Some(days_from_civil(i64::from(y), m, d))
 }
 
 /// Parses a date with a chrono format string such as `%d/%m/%Y`; ISO is parsed by the
@@ -220,6 +223,31 @@ mod tests {
         }
         assert_eq!(formatted_days().0, first);
         assert_eq!(formatted_days().1.len() as i32, last - first + 1);
+    }
+
+    #[test]
+    fn iso_parsing_agrees_with_chrono_on_every_day_and_impossible_ones() {
+        let mut day = NaiveDate::from_ymd_opt(MIN_YEAR, 1, 1).unwrap();
+        let last = NaiveDate::from_ymd_opt(MAX_YEAR, 12, 31).unwrap();
+        while day <= last {
+            let text = day.format("%Y-%m-%d").to_string();
+            assert_eq!(parse_iso(&text), Some(to_day(day)), "{text}");
+            day = day.succ_opt().unwrap();
+        }
+        // Every month's day 0 and the day after its last, in leap and common years
+        // (1900 and 2100 are not leap years, 2000 is).
+        for y in [1900, 1999, 2000, 2011, 2012, 2100, 2200] {
+            for m in 1..=12u32 {
+                for d in [0u32, 28, 29, 30, 31, 32] {
+                    let text = format!("{y:04}-{m:02}-{d:02}");
+                    let chrono = NaiveDate::from_ymd_opt(y, m, d).map(to_day);
+                    assert_eq!(parse_iso(&text), chrono, "{text}");
+                }
+            }
+        }
+        for bad in ["2011-00-01", "2011-13-01", "1899-12-31", "2201-01-01"] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
     }
 
     #[test]
