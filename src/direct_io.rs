@@ -37,6 +37,8 @@ pub struct DirectWriter {
     start: usize,
     /// Bytes in the stage.
     len: usize,
+    /// A write failed: the file's end is unknown, so nothing more is written.
+    failed: bool,
 }
 
 impl DirectWriter {
@@ -62,6 +64,7 @@ impl DirectWriter {
             buf,
             start,
             len: 0,
+            failed: false,
         }
     }
 
@@ -72,9 +75,13 @@ impl DirectWriter {
 
     /// Appends `data` to the file.
     pub fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        self.check_not_failed()?;
         while !data.is_empty() {
             if !self.direct {
-                return self.file.write_all(data);
+                return self
+                    .file
+                    .write_all(data)
+                    .inspect_err(|_| self.failed = true);
             }
             let n = (STAGE - self.len).min(data.len());
             let at = self.start + self.len;
@@ -88,8 +95,25 @@ impl DirectWriter {
         Ok(())
     }
 
-    /// Writes the stage: directly while that works, else through the page cache.
+    /// Refuses to write after a failed write.
+    fn check_not_failed(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write to this file failed"));
+        }
+        Ok(())
+    }
+
+    /// Writes the stage: directly while that works, else through the page cache. After
+    /// an error, nothing more is written ([`DirectWriter::check_not_failed`]).
     fn write_stage(&mut self) -> io::Result<()> {
+        let written = self.write_stage_once();
+        if written.is_err() {
+            self.failed = true;
+        }
+        written
+    }
+
+    fn write_stage_once(&mut self) -> io::Result<()> {
         let mut done = 0;
         while done < self.len {
             let piece = &self.buf[self.start + done..self.start + self.len];
@@ -121,6 +145,7 @@ impl DirectWriter {
     /// Writes the last bytes (through the page cache: their length is not aligned) and
     /// returns the file, not yet fsynced.
     pub fn finish(mut self) -> io::Result<File> {
+        self.check_not_failed()?;
         if self.len > 0 {
             self.stop_direct()?;
             let (start, len) = (self.start, self.len);
@@ -233,6 +258,20 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_whole_stages_is_written_directly_to_its_last_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.bin");
+        let data: Vec<u8> = (0..=255u8).cycle().take(3 * STAGE).collect();
+        let mut w = DirectWriter::create(&path).unwrap();
+        w.write_all(&data).unwrap();
+        w.finish().unwrap().sync_all().unwrap();
+        assert!(std::fs::read(&path).unwrap() == data);
+        // Nothing written at all: an empty file.
+        DirectWriter::create(&path).unwrap().finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+    }
+
+    #[test]
     fn a_buffered_file_holds_exactly_the_bytes_written() {
         let (on_disk, expected) = write_and_read(false);
         assert!(on_disk == expected, "buffered: the file differs");
@@ -240,7 +279,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_misaligned_direct_write_carries_on_buffered_from_the_first_byte_not_written() {
+    fn a_misaligned_direct_write_is_refused_and_the_file_written_buffered_without_a_byte_lost() {
         // A stage that is not aligned makes the kernel refuse the direct write with
         // EINVAL (where the file system takes direct I/O at all): the writer must carry
         // on through the page cache without losing or repeating a byte.
@@ -284,11 +323,12 @@ mod tests {
             .unwrap();
         for direct in [true, false] {
             let mut w = DirectWriter::of(file.try_clone().unwrap(), direct);
-            let err = w
-                .write_all(&vec![0u8; 2 * STAGE])
-                .and_then(|()| w.finish().map(drop))
-                .unwrap_err();
+            let err = w.write_all(&vec![0u8; 2 * STAGE]).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(28), "{err}");
+            // After a failed write nothing more is written, and the file is not
+            // finished as if it were whole.
+            assert!(w.write_all(b"more").is_err());
+            assert!(w.finish().is_err());
         }
     }
 }

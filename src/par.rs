@@ -96,7 +96,8 @@ where
 {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(cost(&items[i])));
+    // Each cost taken once (it may read the file system, which may change meanwhile).
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(cost(&items[i])));
     let next = AtomicUsize::new(0);
     let workers = threads().min(items.len()).max(1);
     let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {

@@ -256,7 +256,7 @@ impl PipedWriter {
         // Fails only once the writing thread has stopped on an error, which it returns.
         self.to_file
             .send(full)
-            .map_err(|_| std::io::Error::other("the file's writing thread stopped"))
+            .map_err(|_| std::io::Error::other("the file's hashing or writing thread stopped"))
     }
 }
 
