@@ -51,24 +51,24 @@ pub fn civil(day: Day) -> (i32, u32, u32) {
     ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
 }
 
-/// `YYYY-MM-DD` of every day of the accepted years ([`MIN_YEAR`]..=[`MAX_YEAR`]), and
-/// the day number of the first: about 110,000 dates (1.1 MB), made once, so that the
-/// millions of dates in the evidence tables are copied rather than computed.
-fn formatted_days() -> &'static (Day, Vec<[u8; 10]>) {
-    static DAYS: std::sync::OnceLock<(Day, Vec<[u8; 10]>)> = std::sync::OnceLock::new();
-    DAYS.get_or_init(|| {
-        let day_of = |y, m, d| to_day(NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN));
-        let first = day_of(MIN_YEAR, 1, 1);
-        let last = day_of(MAX_YEAR, 12, 31);
-        (first, (first..=last).map(compute_day_text).collect())
-    })
+/// 1 January of [`MIN_YEAR`] and 31 December of [`MAX_YEAR`]: the accepted days.
+fn accepted_days() -> std::ops::RangeInclusive<Day> {
+    days_from_civil(i64::from(MIN_YEAR), 1, 1)..=days_from_civil(i64::from(MAX_YEAR), 12, 31)
+}
+
+/// `YYYY-MM-DD` of every accepted day ([`accepted_days`]), from the first: about
+/// 110,000 dates (1.1 MB), made once, so that the millions of dates in the evidence
+/// tables are copied rather than computed.
+fn formatted_days() -> &'static [[u8; 10]] {
+    static DAYS: std::sync::OnceLock<Vec<[u8; 10]>> = std::sync::OnceLock::new();
+    DAYS.get_or_init(|| accepted_days().map(compute_day_text).collect())
 }
 
 /// Appends `YYYY-MM-DD` to a buffer (years 0 to 9999).
 pub fn push_day(out: &mut Vec<u8>, day: Day) {
-    let (first, table) = formatted_days();
+    let table = formatted_days();
     // Days outside the table are computed.
-    match usize::try_from(i64::from(day) - i64::from(*first))
+    match usize::try_from(i64::from(day) - i64::from(*accepted_days().start()))
         .ok()
         .and_then(|i| table.get(i))
     {
@@ -140,9 +140,7 @@ pub fn parse_with_format(s: &str, format: &str) -> Option<Day> {
 /// million people's windows are counted with it), else with chrono; the two agree on
 /// every day of the accepted years (tested).
 pub fn add_months(day: Day, months: u32) -> Day {
-    let (first, table) = formatted_days();
-    let in_years = day >= *first && i64::from(day) < i64::from(*first) + table.len() as i64;
-    if in_years && months <= 12_000 {
+    if accepted_days().contains(&day) && months <= 12_000 {
         let (y, m, d) = civil(day);
         let total = i64::from(y) * 12 + i64::from(m) - 1 + i64::from(months);
         let (year, month) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
@@ -221,8 +219,8 @@ mod tests {
                 "day {day}"
             );
         }
-        assert_eq!(formatted_days().0, first);
-        assert_eq!(formatted_days().1.len() as i32, last - first + 1);
+        assert_eq!(accepted_days(), first..=last);
+        assert_eq!(formatted_days().len() as i32, last - first + 1);
     }
 
     #[test]

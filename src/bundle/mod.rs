@@ -230,11 +230,11 @@ const PIPE_PIECE: usize = 256 << 10;
 
 /// A writer that hands its bytes on, in the order written, in pieces of
 /// [`PIPE_PIECE`], to a thread that hashes them ([`hash_pieces`]) and on to one that
-/// writes them to the file ([`write_pieces`]). Formatting a large table and the hashing and kernel copy of its
-/// bytes then run side by side, instead of one after the other on one core: measured
-/// on the national benchmark, the 300 MB conviction ledger was formatted, hashed and
-/// written on one thread for most of a second while the other core had nothing left to
-/// do. The bytes, and so the digest, are exactly those written.
+/// writes them to the file ([`write_pieces`]). Formatting a large table, hashing it and
+/// writing it then run side by side instead of one after the other on one core:
+/// measured on the national benchmark, the 300 MB conviction ledger was formatted,
+/// hashed and written on one thread for most of a second while the other core had
+/// nothing left to do. The bytes, and so the digest, are exactly those written.
 struct PipedWriter {
     piece: Vec<u8>,
     to_file: std::sync::mpsc::SyncSender<Vec<u8>>,
