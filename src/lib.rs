@@ -15,6 +15,7 @@ pub mod casemix;
 pub mod claims;
 pub mod cli;
 pub mod cohort;
+pub mod columns;
 pub mod compare;
 pub mod data;
 pub mod dates;

@@ -354,7 +354,7 @@ pub fn compute(
     let type_col = input.column("sanction_type");
     let types = convictions.text(type_col)?;
     let appearance_col = input.column("appearance_id");
-    let appearances: Option<TextColumn<'_>> = if convictions.frame.column(appearance_col).is_ok() {
+    let appearances: Option<TextColumn<'_>> = if convictions.has_column(appearance_col) {
         Some(convictions.text(appearance_col)?)
     } else {
         None
