@@ -2,11 +2,12 @@
 """The national benchmark's audit written in Python with polars, for comparison.
 
 Reference tool, not a test dependency. It computes what `benches/national.toml` asks
-for, the way an analyst would write it with Python polars, and prints the figures and
-the time taken, beside the same floor the Rust benchmark uses (SHA-256 of every input
-on a thread of its own while polars parses the columns as text). It writes no
-evidence: no ledgers, no copies, no signature. Its counts are a second, independent
-computation of the national `run`'s results (docs/BENCHMARKS.md compares them).
+for, the way an analyst would write it with Python polars, and prints the figures, the
+time taken and the peak memory, beside the same floor the Rust benchmark uses (SHA-256
+of every input on a thread of its own while polars parses the columns as text). It
+writes no evidence: no ledgers, no copies, no signature. Its counts are a second,
+independent computation of the national `run`'s results (docs/BENCHMARKS.md compares
+them).
 
 Usage:  python3 benches/reference/national_polars.py DIR [REPEAT]
 DIR holds people.csv and convictions.csv as `cargo bench --bench national` generates
@@ -28,6 +29,7 @@ The rules, as benches/national.toml and docs/spec.md state them:
 """
 
 import hashlib
+import resource
 import sys
 import threading
 import time
@@ -173,6 +175,9 @@ def main():
         print(f"{name}: {figures[name]}")
     for path, digest in figures["digests"].items():
         print(f"sha256 {Path(path).name}: {digest}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    inputs = sum(Path(p).stat().st_size for p in paths)
+    print(f"peak memory: {peak / 1e6:.0f} MB = {peak / inputs:.2f} x input")
 
 
 if __name__ == "__main__":
