@@ -55,7 +55,7 @@ impl TextChunk {
         for v in values() {
             if let Some(s) = v {
                 if plain.text.len() + s.len() > u32::MAX as usize {
-                    let rest = len - plain.ends.len();
+                    let rest = len.saturating_sub(plain.ends.len());
                     let full = std::mem::replace(&mut plain, PlainBuilder::new(rest, 0));
                     chunks.push(full.finish());
                 }
@@ -130,7 +130,7 @@ impl TextChunk {
             TextChunk::Plain { text, ends, nulls } => {
                 let end = *ends.get(i)? as usize;
                 if let Some(nulls) = nulls {
-                    if nulls[i >> 6] >> (i & 63) & 1 == 1 {
+                    if nulls.get(i >> 6).is_some_and(|w| w >> (i & 63) & 1 == 1) {
                         return None;
                     }
                 }
@@ -188,7 +188,12 @@ impl PlainBuilder {
         self.ends.push(self.text.len() as u32);
     }
 
-    fn finish(self) -> TextChunk {
+    fn finish(mut self) -> TextChunk {
+        // Sized for the rows given (a chunk cut short at 4 GiB of text has fewer).
+        self.ends.shrink_to_fit();
+        if let Some(nulls) = &mut self.nulls {
+            nulls.resize(self.ends.len().div_ceil(64), 0);
+        }
         TextChunk::Plain {
             text: self.text,
             ends: self.ends,

@@ -137,7 +137,7 @@ impl LoadedInput {
 
     /// True when the column (file name) was read.
     pub fn has_column(&self, column: &str) -> bool {
-        self.table.column(column).is_some()
+        self.table.chunks(column).is_some()
     }
 
     /// Frees the parsed columns once no stage needs them; the digest, size, header and
@@ -248,10 +248,19 @@ fn day_of(value: Option<&str>, format: &str) -> Result<Option<Day>, ()> {
 /// Parses a column of dates on every core, [`dates::MISSING`] where empty; the error is
 /// the index of the first value that is not a date.
 fn parse_days(values: &TextColumn<'_>, format: &str) -> Result<Vec<Day>, usize> {
-    crate::par::fill_ranges(values.len(), |range, out| {
+    parse_days_with(values.len(), |i| values.get(i), format)
+}
+
+/// [`parse_days`] of `len` values given by `value`.
+fn parse_days_with<'v>(
+    len: usize,
+    value: impl Fn(usize) -> Option<&'v str> + Sync,
+    format: &str,
+) -> Result<Vec<Day>, usize> {
+    crate::par::fill_ranges(len, |range, out| {
         let base = range.start;
         for i in range {
-            out[i - base] = day_of(values.get(i), format)
+            out[i - base] = day_of(value(i), format)
                 .map_err(|()| i)?
                 .unwrap_or(dates::MISSING);
         }
@@ -564,8 +573,8 @@ fn take_block_days(
     let mut parsed = Vec::with_capacity(dates.columns.len());
     let mut first_bad: Option<(usize, usize)> = None;
     for (k, column) in dates.columns.iter().enumerate() {
-        let text = text_chunks(block.column(column)?.str()?);
-        match parse_days(&TextColumn::of(&text), dates.format) {
+        let text = block.column(column)?.str()?;
+        match parse_days_with(text.len(), |i| text.get(i), dates.format) {
             Ok(d) => parsed.push(d),
             Err(i) => {
                 if first_bad.is_none_or(|(row, _)| i < row) {
@@ -699,6 +708,15 @@ fn read_csv_blocks_of(
             match table.as_mut() {
                 None => table = Some(block),
                 Some(t) => {
+                    // Every block is parsed with the same header and columns; a block
+                    // that came back otherwise must not be joined by position.
+                    let same = t.len() == block.len()
+                        && t.iter().zip(&block).all(|((a, _), (b, _))| a == b);
+                    if !same {
+                        return Err(PolarsError::ComputeError(
+                            "a block of the file was read with other columns than the first".into(),
+                        ));
+                    }
                     for ((_, chunks), (_, more)) in t.iter_mut().zip(block) {
                         chunks.extend(more);
                     }
