@@ -614,6 +614,12 @@ fn read_csv_blocks_of(
     let reader = std::thread::spawn(move || -> std::io::Result<HashPass> {
         use sha2::{Digest, Sha256};
         let mut file = File::open(&file_path)?;
+        // A small file is read in one block of its own size, not into a 32 MiB buffer
+        // (whose pages would all be faulted in and zeroed). Only the buffer's size
+        // depends on this: a file that grows while it is read is still read whole, in
+        // more blocks, and refused afterwards for having changed.
+        let block = block
+            .min(usize::try_from(file.metadata()?.len()).map_or(block, |n| n.saturating_add(1)));
         let mut copy = copy_to.as_deref().map(CopyOut::create);
         let mut hasher = Sha256::new();
         let mut scan = CsvScan::default();
