@@ -140,8 +140,9 @@ impl TextChunk {
         }
     }
 
-    /// Bytes held (for tests and the memory figures).
-    pub fn heap_bytes(&self) -> usize {
+    /// Bytes held.
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
         match self {
             TextChunk::Coded { codes, values } => {
                 codes.capacity() + values.iter().map(|v| v.len() + 16).sum::<usize>()
@@ -158,7 +159,6 @@ struct PlainBuilder {
     text: String,
     ends: Vec<u32>,
     nulls: Option<Vec<u64>>,
-    len: usize,
 }
 
 impl PlainBuilder {
@@ -167,7 +167,6 @@ impl PlainBuilder {
             text: String::with_capacity(text_bytes.min(u32::MAX as usize)),
             ends: Vec::with_capacity(len),
             nulls: None,
-            len,
         }
     }
 
@@ -176,10 +175,12 @@ impl PlainBuilder {
         match v {
             Some(s) => self.text.push_str(s),
             None => {
-                let words = self.len.div_ceil(64).max(i / 64 + 1);
-                let nulls = self.nulls.get_or_insert_with(|| vec![0; words]);
-                if nulls.len() <= i / 64 {
-                    nulls.resize(i / 64 + 1, 0);
+                let rows = self.ends.capacity();
+                let nulls = self
+                    .nulls
+                    .get_or_insert_with(|| Vec::with_capacity(rows.div_ceil(64)));
+                if nulls.len() <= i >> 6 {
+                    nulls.resize((i >> 6) + 1, 0);
                 }
                 nulls[i >> 6] |= 1 << (i & 63);
             }
@@ -244,16 +245,19 @@ impl TextTable {
             .map(|(_, chunks)| TextColumn::of(chunks))
     }
 
-    /// Every column's values in row order, by name (for tests and comparisons).
-    pub fn values(&self) -> Vec<(String, Vec<Option<String>>)> {
+    /// Every column, with its name, in the order read.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, TextColumn<'_>)> {
         self.columns
             .iter()
-            .map(|(name, chunks)| {
-                let column = TextColumn::of(chunks);
-                (
-                    name.clone(),
-                    column.iter().map(|v| v.map(str::to_string)).collect(),
-                )
+            .map(|(name, chunks)| (name.as_str(), TextColumn::of(chunks)))
+    }
+
+    /// Every column's values in row order, by name (for tests and comparisons).
+    pub fn values(&self) -> Vec<(String, Vec<Option<String>>)> {
+        self.iter()
+            .map(|(name, column)| {
+                let values = column.iter().map(|v| v.map(str::to_string)).collect();
+                (name.to_string(), values)
             })
             .collect()
     }
@@ -272,7 +276,8 @@ impl TextTable {
     }
 
     /// Bytes held by the columns' chunks.
-    pub fn heap_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
         self.columns
             .iter()
             .flat_map(|(_, c)| c.iter())

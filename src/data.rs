@@ -710,20 +710,20 @@ fn read_csv_blocks_of(
                 }
             }
             rows += height;
-            let block = compact_columns(df)?;
+            let parsed = compact_columns(df, joined_chunk)?;
             match table.as_mut() {
-                None => table = Some(block),
+                None => table = Some(parsed),
                 Some(t) => {
                     // Every block is parsed with the same header and columns; a block
                     // that came back otherwise must not be joined by position.
-                    let same = t.len() == block.len()
-                        && t.iter().zip(&block).all(|((a, _), (b, _))| a == b);
+                    let same = t.len() == parsed.len()
+                        && t.iter().zip(&parsed).all(|((a, _), (b, _))| a == b);
                     if !same {
                         return Err(PolarsError::ComputeError(
                             "a block of the file was read with other columns than the first".into(),
                         ));
                     }
-                    for ((_, chunks), (_, more)) in t.iter_mut().zip(block) {
+                    for ((_, chunks), (_, more)) in t.iter_mut().zip(parsed) {
                         chunks.extend(more);
                     }
                 }
@@ -757,7 +757,7 @@ fn read_csv_blocks_of(
                 for column in dates.columns {
                     df.drop_in_place(column)?;
                 }
-                Ok(TextTable::new(0, compact_columns(df)?))
+                Ok(TextTable::new(0, compact_columns(df, joined_chunk)?))
             })
         }
     };
@@ -780,21 +780,32 @@ fn parse_csv_bytes(bytes: Vec<u8>, columns: &[&str]) -> PolarsResult<DataFrame> 
         .finish()
 }
 
-/// One parsed block's text columns as compact chunks, one per column (polars' arrays,
-/// and the bytes they were parsed from, are freed with the frame).
-fn compact_columns(frame: DataFrame) -> PolarsResult<Vec<(String, Vec<TextChunk>)>> {
+/// A frame's text columns as compact chunks, `chunks` making each column's; each
+/// column's polars arrays (and the bytes they were parsed from) are freed before the
+/// next column is made.
+fn compact_columns(
+    frame: DataFrame,
+    chunks: fn(&StringChunked) -> Vec<TextChunk>,
+) -> PolarsResult<Vec<(String, Vec<TextChunk>)>> {
     frame
         .into_columns()
         .into_iter()
-        .map(|column| Ok((column.name().to_string(), text_chunks(column.str()?))))
+        .map(|column| Ok((column.name().to_string(), chunks(column.str()?))))
         .collect()
 }
 
-/// A polars text column as compact chunks: one for all its arrays (a CSV block's
-/// per-thread pieces are joined on the way).
-fn text_chunks(column: &StringChunked) -> Vec<TextChunk> {
+/// One chunk for all of a column's arrays: a CSV block's per-thread pieces joined.
+fn joined_chunk(column: &StringChunked) -> Vec<TextChunk> {
     let bytes = column.downcast_iter().map(|a| a.total_bytes_len()).sum();
     TextChunk::build(column.len(), bytes, || column.iter())
+}
+
+/// One chunk per array: a Parquet input's row groups kept apart.
+fn chunk_per_array(column: &StringChunked) -> Vec<TextChunk> {
+    column
+        .downcast_iter()
+        .flat_map(|a| TextChunk::build(a.len(), a.total_bytes_len(), || a.iter()))
+        .collect()
 }
 
 /// Streams a file through SHA-256, and for CSV checks UTF-8 and follows the records on
@@ -1046,23 +1057,13 @@ pub fn load_with(
         let hash_path = path.clone();
         let copy_path = copy_to.map(Path::to_path_buf);
         let hasher = std::thread::spawn(move || hash_pass(&hash_path, false, copy_path.as_deref()));
-        // A Parquet input keeps one chunk per row group; each column is made compact
-        // and its polars arrays freed before the next.
+        // A Parquet input keeps one chunk per row group.
         let parsed = read_frame(input.format, &path, &wanted).and_then(|frame| {
             let height = frame.height();
-            let columns = frame
-                .into_columns()
-                .into_iter()
-                .map(|column| {
-                    let text = column.str()?;
-                    let chunks = text
-                        .downcast_iter()
-                        .flat_map(|a| TextChunk::build(a.len(), a.total_bytes_len(), || a.iter()))
-                        .collect();
-                    Ok((column.name().to_string(), chunks))
-                })
-                .collect::<PolarsResult<Vec<_>>>()?;
-            Ok(TextTable::new(height, columns))
+            Ok(TextTable::new(
+                height,
+                compact_columns(frame, chunk_per_array)?,
+            ))
         });
         let pass = hasher
             .join()
@@ -1238,10 +1239,7 @@ pub fn check_input_path(input: &InputSpec) -> Result<(), DataError> {
 /// Refuses a NUL byte in any text value of a frame (Parquet strings; CSV files are
 /// checked byte by byte on the hashing pass).
 fn check_no_nul(path: &Path, table: &TextTable) -> Result<(), DataError> {
-    for name in table.names() {
-        let Some(column) = table.column(name) else {
-            continue;
-        };
+    for (name, column) in table.iter() {
         if let Some(i) = column
             .iter()
             .position(|v| v.is_some_and(|v| v.contains('\0')))
